@@ -1,0 +1,1 @@
+"""The shoe recommender's Python steps: generate, load, build, score, evaluate, benchmark."""

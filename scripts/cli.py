@@ -1,0 +1,30 @@
+"""What every command shares: the --db option, verbosity and logging."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from scripts.db import ENV_DB, DEFAULT_DUCKDB_PATH
+
+
+def base_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the module docstring as help, ``--db`` and ``-v``."""
+    parser = argparse.ArgumentParser(
+        description=(doc or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help=f"postgresql://... URI, or a DuckDB file path (default: ${ENV_DB}, else {DEFAULT_DUCKDB_PATH.name} in data/)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    return parser
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )

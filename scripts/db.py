@@ -1,0 +1,250 @@
+"""The one module that knows the two engines.
+
+It turns ``--db`` / ``SHOEREC_DB`` into a connection, renders SQL files for the chosen engine
+(jinja2 with the macros in ``sql/macros.sql``) and offers the few operations the steps need:
+run a statement with bound parameters, fetch rows or a DataFrame, run a script, bulk-insert a
+DataFrame, and a transaction block. Everything else in the project is engine-agnostic.
+
+Placeholders are written ``?`` everywhere; they are translated to ``%s`` for psycopg2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import jinja2
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+VIEWS_DIR = ROOT / "views"
+
+ENV_DB = "SHOEREC_DB"
+DEFAULT_DUCKDB_PATH = ROOT / "data" / "shoerec.duckdb"
+
+POSTGRES = "postgres"
+DUCKDB = "duckdb"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_COPY_CHUNK_ROWS = 250_000
+
+
+def resolve_url(db: str | None = None) -> str:
+    """The database to use: ``db`` if given, else ``$SHOEREC_DB``, else the DuckDB default file."""
+    return db or os.environ.get(ENV_DB) or str(DEFAULT_DUCKDB_PATH)
+
+
+def engine_of(url: str) -> str:
+    """``postgres`` for a libpq URI (``postgresql://`` or ``postgres://``), else ``duckdb``."""
+    return POSTGRES if url.startswith(("postgresql://", "postgres://")) else DUCKDB
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+class DatabaseError(RuntimeError):
+    """Raised when the database cannot be opened (missing file, server down, lock held)."""
+
+
+class Database:
+    """A connection to PostgreSQL or DuckDB behind one small API.
+
+    Parameters
+    ----------
+    url : str, optional
+        A libpq URI or a DuckDB file path; defaults as in :func:`resolve_url`.
+    read_only : bool
+        Open DuckDB read-only (shared lock), or make the PostgreSQL session read-only.
+    must_exist : bool
+        For DuckDB, refuse to create a new file (the dashboard wants to say "build it first").
+    """
+
+    def __init__(self, url: str | None = None, *, read_only: bool = False, must_exist: bool = False):
+        self.url = resolve_url(url)
+        self.engine = engine_of(self.url)
+        self.read_only = read_only
+        self._in_transaction = False
+        if self.engine == POSTGRES:
+            import psycopg2
+
+            try:
+                self._con = psycopg2.connect(self.url)
+            except psycopg2.OperationalError as exc:
+                raise DatabaseError(f"cannot connect to {describe(self.url)}: {exc}".strip()) from exc
+            self._con.autocommit = True
+            if read_only:
+                self.execute("set session characteristics as transaction read only")
+        else:
+            import duckdb
+
+            path = Path(self.url)
+            if self.url != ":memory:":
+                if not path.exists() and (must_exist or read_only):
+                    raise DatabaseError(f"no database at {path}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._con = duckdb.connect(self.url, read_only=read_only)
+            except duckdb.IOException as exc:
+                raise DatabaseError(f"cannot open {path}: {exc}") from exc
+        self._templates = _environment(self.engine)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine == POSTGRES
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection, for the rare engine-specific need (tests, COPY)."""
+        return self._con
+
+    # -- statements ------------------------------------------------------------------------
+    def _sql(self, sql: str, params: Sequence[Any] | None) -> str:
+        if self.is_postgres and params:
+            return sql.replace("%", "%%").replace("?", "%s")
+        return sql
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run one statement (or, without parameters, several separated by ``;``)."""
+        if self.is_postgres:
+            with self._con.cursor() as cur:
+                cur.execute(self._sql(sql, params), tuple(params) if params else None)
+        else:
+            self._con.execute(sql, list(params) if params else None)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """Rows of a query, as tuples."""
+        if self.is_postgres:
+            with self._con.cursor() as cur:
+                cur.execute(self._sql(sql, params), tuple(params) if params else None)
+                return cur.fetchall()
+        return self._con.execute(sql, list(params) if params else None).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query's result as a DataFrame (column names from the query)."""
+        if self.is_postgres:
+            with self._con.cursor() as cur:
+                cur.execute(self._sql(sql, params), tuple(params) if params else None)
+                columns = [d[0] for d in cur.description]
+                return pd.DataFrame.from_records(cur.fetchall(), columns=columns)
+        return self._con.execute(sql, list(params) if params else None).df()
+
+    def run_script(self, sql: str) -> None:
+        """Run a script of several statements (no parameters)."""
+        if self.is_postgres:
+            with self._con.cursor() as cur:
+                cur.execute(sql)
+        else:
+            self._con.execute(sql)
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator["Database"]:
+        """All or nothing: commit when the block ends, roll back if it raises."""
+        if self._in_transaction:
+            raise RuntimeError("transactions do not nest")
+        self.execute("begin")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self.execute("rollback")
+            raise
+        else:
+            self.execute("commit")
+        finally:
+            self._in_transaction = False
+
+    # -- bulk writes -----------------------------------------------------------------------
+    def insert_df(self, table: str, frame: pd.DataFrame) -> int:
+        """Append a DataFrame's rows to ``table`` (columns matched by name); returns the row count.
+
+        PostgreSQL gets ``COPY ... FROM STDIN`` in chunks; DuckDB reads the frame directly.
+        """
+        table = _identifier(table)
+        columns = ", ".join(_identifier(c) for c in frame.columns)
+        if frame.empty:
+            return 0
+        if self.is_postgres:
+            with self._con.cursor() as cur:
+                for start in range(0, len(frame), _COPY_CHUNK_ROWS):
+                    buffer = io.StringIO()
+                    frame.iloc[start : start + _COPY_CHUNK_ROWS].to_csv(
+                        buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n"
+                    )
+                    buffer.seek(0)
+                    cur.copy_expert(f"copy {table} ({columns}) from stdin with (format csv)", buffer)
+        else:
+            self._con.register("__insert_frame", frame)
+            try:
+                self._con.execute(f"insert into {table} ({columns}) select {columns} from __insert_frame")
+            finally:
+                self._con.unregister("__insert_frame")
+        return len(frame)
+
+    # -- SQL files -------------------------------------------------------------------------
+    def render(self, sql: str) -> str:
+        """Render SQL text for this engine (the macros of ``sql/macros.sql`` are in scope)."""
+        return self._templates.from_string(sql).render()
+
+    def render_file(self, path: Path) -> str:
+        return self.render(Path(path).read_text(encoding="utf-8"))
+
+    def run_file(self, path: Path) -> None:
+        """Render and run a SQL file."""
+        log.debug("running %s", path)
+        self.run_script(self.render_file(path))
+
+    # -- catalogue -------------------------------------------------------------------------
+    def relations(self, kind: str) -> set[str]:
+        """Names of the tables (``kind='BASE TABLE'``) or views (``'VIEW'``) in the current schema."""
+        rows = self.query(
+            "select table_name from information_schema.tables"
+            " where table_schema = current_schema() and table_type = ?",
+            [kind],
+        )
+        return {name for (name,) in rows}
+
+
+def _environment(engine: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(SQL_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    macros = env.get_template("macros.sql").make_module({"engine": engine})
+    env.globals.update({name: getattr(macros, name) for name in dir(macros) if not name.startswith("_")})
+    env.globals["engine"] = engine
+    return env

@@ -1,0 +1,20 @@
+{#- Dialect macros: the only place where PostgreSQL and DuckDB SQL differ.
+    Each macro does one job and says so in one line. `engine` is 'postgres' or 'duckdb'. -#}
+
+{#- Fractional days from `earlier` to `later` (two timestamps), as double precision. -#}
+{% macro days_between(later, earlier) -%}
+{%- if engine == 'postgres' -%}
+cast(extract(epoch from ({{ later }}) - ({{ earlier }})) / 86400.0 as double precision)
+{%- else -%}
+cast(epoch({{ later }}) - epoch({{ earlier }}) as double precision) / 86400.0
+{%- endif -%}
+{%- endmacro %}
+
+{#- One row per integer from `low` to `high` (inclusive), used in a select list. -#}
+{% macro series(low, high) -%}
+{%- if engine == 'postgres' -%}
+generate_series({{ low }}, {{ high }})
+{%- else -%}
+unnest(generate_series({{ low }}, {{ high }}))
+{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,50 @@
+"""The DDL builds on both engines, twice, and mirrors the data contract's constraints."""
+
+import pytest
+
+from scripts.schema import create_schema, view_files
+
+TABLES = {
+    "interaction_types", "settings", "care_schedules", "wear_factors", "age_bands",
+    "users", "shoes", "interactions", "load_runs", "load_rejects",
+    "model_runs", "recommendations", "shoe_similarities", "segment_recommendations",
+}
+
+
+def test_schema_builds_twice(db):
+    create_schema(db)
+    create_schema(db)
+    assert TABLES <= db.relations("BASE TABLE")
+    assert {path.stem for path in view_files()} == db.relations("VIEW")
+    # defaults seeded once, not twice
+    assert db.scalar("select count(*) from interaction_types") == 3
+    assert db.scalar("select count(*) from settings") == 1
+
+
+def test_settings_and_weights_are_editable_and_survive_rebuild(db):
+    create_schema(db)
+    db.execute("update interaction_types set weight = 10 where interaction_type = 'purchase'")
+    db.execute("update settings set half_life_days = 30")
+    create_schema(db)
+    assert db.scalar("select weight from interaction_types where interaction_type = 'purchase'") == 10
+    assert db.scalar("select half_life_days from settings") == 30
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into users (user_id, age, gender, primary_usage) values (1, 9, null, 'running')",
+        "insert into users (user_id, age, gender, primary_usage) values (1, 30, null, '')",
+        "insert into users (user_id, age, gender, primary_usage) values (1, 30, null, null)",
+        "insert into shoes values (1, 'A', 'B', 'running', 'mesh', 'red', -1, null, 100)",
+        "insert into shoes values (1, 'A', 'B', 'running', 'mesh', 'red', 10, null, 0)",
+        "insert into interactions values (1, 1, 'view', timestamp '2024-01-01 00:00:00')",
+        "insert into settings (settings_id, half_life_days, replacement_window_share, due_soon_days)"
+        " values (2, 1, 0.5, 7)",
+    ],
+    ids=["age", "empty-usage", "null-usage", "price", "lifespan", "orphan", "second-settings"],
+)
+def test_constraints_refuse_contract_violations(db, statement):
+    create_schema(db)
+    with pytest.raises(Exception):  # noqa: B017 - each driver has its own constraint error class
+        db.execute(statement)

@@ -1,0 +1,20 @@
+-- one row: the settings in force, with the reference date resolved (null in settings = today).
+-- Every view that computes a status against "today" reads its date from here.
+
+create view current_settings as
+
+with settings_row as (
+    select * from settings
+)
+
+select
+    settings_id,
+    coalesce(reference_date, current_date) as reference_date,
+    reference_date is null as is_reference_date_today,
+    half_life_days,
+    replacement_window_share,
+    due_soon_days
+from settings_row;
+
+comment on view current_settings is 'The settings in force (one row), reference_date resolved to today when unset.';
+comment on column current_settings.reference_date is 'Date that statuses are computed against.';
