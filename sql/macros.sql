@@ -18,3 +18,12 @@ generate_series({{ low }}, {{ high }})
 unnest(generate_series({{ low }}, {{ high }}))
 {%- endif -%}
 {%- endmacro %}
+
+{#- A date as ISO text 'YYYY-MM-DD' whatever the session's DateStyle (for message texts). -#}
+{% macro iso_date(value) -%}
+{%- if engine == 'postgres' -%}
+to_char({{ value }}, 'YYYY-MM-DD')
+{%- else -%}
+strftime({{ value }}, '%Y-%m-%d')
+{%- endif -%}
+{%- endmacro %}

@@ -23,13 +23,16 @@ create table if not exists settings (
     half_life_days double precision not null check (half_life_days > 0),
     replacement_window_share double precision not null
         check (replacement_window_share > 0 and replacement_window_share <= 1),
-    due_soon_days integer not null check (due_soon_days >= 0)
+    due_soon_days integer not null check (due_soon_days >= 0),
+    replacement_similarity_weight double precision not null default 0.7
+        check (replacement_similarity_weight between 0 and 1)
 );
 comment on table settings is 'Single row of global settings that the views read.';
 comment on column settings.reference_date is 'The date statuses are computed against; null means today (current_date).';
 comment on column settings.half_life_days is 'Half-life, in days, of an interaction''s weight in interaction_matrix.strength.';
 comment on column settings.replacement_window_share is 'Share of a shoe''s personal lifespan at which its replacement window opens (0.85).';
 comment on column settings.due_soon_days is 'A care reminder is due when its date is at most this many days after the reference date.';
+comment on column settings.replacement_similarity_weight is 'Weight of shoe similarity in replacement_suggestions.suggestion_score; the rest goes to the user''s own score for the candidate (0.7).';
 
 create table if not exists care_schedules (
     material text primary key check (material <> ''),

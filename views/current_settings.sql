@@ -13,8 +13,11 @@ select
     reference_date is null as is_reference_date_today,
     half_life_days,
     replacement_window_share,
-    due_soon_days
+    due_soon_days,
+    replacement_similarity_weight
 from settings_row;
 
 comment on view current_settings is 'The settings in force (one row), reference_date resolved to today when unset.';
 comment on column current_settings.reference_date is 'Date that statuses are computed against.';
+comment on column current_settings.is_reference_date_today is 'True when settings.reference_date is null, so the date moves with the calendar.';
+comment on column current_settings.replacement_similarity_weight is 'Weight of shoe similarity in a replacement suggestion''s score (the rest: the user''s own score).';

@@ -1,0 +1,138 @@
+-- one row per message to a user (message_id): the current care reminder (due or overdue) of each pair in
+-- use, and each owned shoe whose replacement window is open, with its replacement suggestions in the text.
+-- Texts are rendered here (one template per kind), as plain text: names and care texts are user-supplied.
+
+create view user_messages as
+
+with notifications as (
+    select
+        user_id,
+        shoe_id,
+        purchased_at,
+        purchased_on,
+        purchase_number,
+        is_latest_purchase,
+        reminder_number,
+        due_on,
+        name,
+        title,
+        instructions,
+        status,
+        end_of_life_on
+    from care_notifications
+    where status in ('due', 'overdue')
+),
+
+windows as (
+    select
+        user_id,
+        shoe_id,
+        purchased_on,
+        purchase_number,
+        name,
+        personal_lifespan_days,
+        end_of_life_on,
+        window_opens_on,
+        status
+    from replacement_windows
+    where status in ('nearing_end_of_life', 'past_end_of_life')
+),
+
+suggestions as (
+    select user_id, shoe_id, rank, suggested_name, brand, price from replacement_suggestions
+),
+
+settings_in_force as (
+    select reference_date from current_settings
+),
+
+-- only the pair a user has now, before its end of life, and only its latest reminder fallen due
+-- (an older one is superseded by it)
+current_reminders as (
+    select
+        notifications.user_id,
+        notifications.shoe_id,
+        notifications.purchased_on,
+        notifications.purchase_number,
+        notifications.reminder_number,
+        notifications.due_on,
+        notifications.name,
+        notifications.title,
+        notifications.instructions,
+        notifications.status,
+        row_number() over (
+            partition by notifications.user_id, notifications.shoe_id, notifications.purchased_at
+            order by notifications.reminder_number desc
+        ) as recency
+    from notifications
+    cross join settings_in_force
+    where
+        notifications.is_latest_purchase
+        and settings_in_force.reference_date < notifications.end_of_life_on
+),
+
+suggestion_lists as (
+    select
+        user_id,
+        shoe_id,
+        string_agg(
+            suggested_name || ' by ' || brand || ' (' || cast(price as text) || ')', ', ' order by rank
+        ) as suggestion_list
+    from suggestions
+    group by user_id, shoe_id
+),
+
+care_messages as (
+    select
+        user_id,
+        'care-' || cast(user_id as text) || '-' || cast(shoe_id as text)
+        || '-' || cast(purchase_number as text) || '-' || cast(reminder_number as text) as message_id,
+        'care_reminder' as kind,
+        due_on as message_on,
+        status,
+        shoe_id,
+        title,
+        'Your ' || name || ' (bought ' || {{ iso_date('purchased_on') }} || ') '
+        || case when status = 'overdue' then 'was' else 'is' end
+        || ' due for care on ' || {{ iso_date('due_on') }} || '. ' || instructions as body
+    from current_reminders
+    where recency = 1
+),
+
+replacement_messages as (
+    select
+        windows.user_id,
+        'replacement-' || cast(windows.user_id as text) || '-' || cast(windows.shoe_id as text)
+        || '-' || cast(windows.purchase_number as text) as message_id,
+        'replacement' as kind,
+        case
+            when windows.status = 'past_end_of_life' then windows.end_of_life_on
+            else windows.window_opens_on
+        end as message_on,
+        windows.status,
+        windows.shoe_id,
+        case
+            when windows.status = 'past_end_of_life' then 'Time to replace your ' || windows.name
+            else 'Your ' || windows.name || ' is nearing the end of its life'
+        end as title,
+        'You bought your ' || windows.name || ' on ' || {{ iso_date('windows.purchased_on') }}
+        || '. At your usage a pair lasts about ' || cast(windows.personal_lifespan_days as text) || ' days, so it '
+        || case when windows.status = 'past_end_of_life' then 'was' else 'will be' end
+        || ' worn out around ' || {{ iso_date('windows.end_of_life_on') }} || '.'
+        || coalesce(' You might like: ' || suggestion_lists.suggestion_list || '.', '') as body
+    from windows
+    left join suggestion_lists
+        on windows.user_id = suggestion_lists.user_id
+        and windows.shoe_id = suggestion_lists.shoe_id
+)
+
+select user_id, message_id, kind, message_on, status, shoe_id, title, body from care_messages
+union all
+select user_id, message_id, kind, message_on, status, shoe_id, title, body from replacement_messages;
+
+comment on view user_messages is 'One row per message to a user: the current care reminder of each pair in use (due or overdue) and each open replacement window, rendered as plain text.';
+comment on column user_messages.message_id is 'Stable unique key: care-<user>-<shoe>-<purchase number>-<reminder number> or replacement-<user>-<shoe>-<purchase number>.';
+comment on column user_messages.kind is 'care_reminder or replacement.';
+comment on column user_messages.message_on is 'Care: the due date. Replacement: the day the window opened, or the end of life once past it.';
+comment on column user_messages.status is 'Care: due or overdue. Replacement: nearing_end_of_life or past_end_of_life.';
+comment on column user_messages.body is 'Plain text (no markup), rendered from a template per kind; shoe names and care texts appear verbatim.';
