@@ -1,0 +1,748 @@
+"""The recommender's math: collaborative (PureSVD), content (TF-IDF), cold start and the hybrid.
+
+Small pure functions over numpy and scipy.sparse arrays; no I/O, no database, randomness only
+through ``random_state``. Conventions used throughout:
+
+- ``R`` is the user x shoe interaction matrix (``scipy.sparse.csr_matrix``, float32): the
+  weighted, time-decayed strength of ``interaction_matrix``; rows are users, columns shoes.
+- ``X`` holds the shoes' TF-IDF content vectors, one L2-normalised row per shoe.
+- ``Q`` holds the SVD item factors (one row per shoe, k columns, orthonormal columns).
+- Segments (usage x gender x age band) are integer codes ``0..S-1``; ``segment_usage[s]`` is the
+  code of the usage that segment ``s`` belongs to (the next coarser level of the back-off).
+
+Everything that is O(users x shoes) is done a batch of users at a time, in float32:
+:func:`recommend` takes one batch and never sees the other users. What is O(shoes x shoes) (two
+Gram matrices used to explain recommendations, the item-to-item similarities) is computed once per
+fit: 100 MB each for 5,000 shoes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import randomized_svd
+
+# Relative size below which a row's score range counts as "constant" (float32 noise).
+_FLAT = 1e-5
+_WORD = re.compile(r"\w+")
+
+__all__ = [
+    "HybridModel",
+    "Recommendations",
+    "Similarities",
+    "blend",
+    "cf_scores",
+    "cf_weights",
+    "cold_start_scores",
+    "content_scores",
+    "explain",
+    "fit",
+    "item_factors",
+    "item_features",
+    "minmax_rows",
+    "recommend",
+    "segment_popularity",
+    "similar_items",
+    "top_n",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Content: TF-IDF over the shoes' attributes
+# ---------------------------------------------------------------------------------------------
+
+
+def item_features(
+    fields: Mapping[str, Sequence[str | None]],
+    field_weights: Mapping[str, float],
+    tokenized: Sequence[str] = ("name",),
+) -> sp.csr_matrix:
+    """TF-IDF vectors of the shoes' attributes, one L2-normalised row per shoe.
+
+    Each shoe is a bag of field-tagged terms: a categorical field (brand, type, material, color)
+    gives one term, its whole value (``type=trail running``); a tokenized field (the name) gives
+    one term per word (``name=pegasus``). A term's frequency is the weight of its field, so a
+    field can count more than another; the inverse document frequency over the catalogue then
+    makes a rare value (a niche brand) count more than a common one (black)::
+
+        x_{j,t} = w_{f(t)} * n_{j,t} * idf_t,   idf_t = 1 + ln((1 + m) / (1 + df_t)),   x_j <- x_j / ||x_j||
+
+    so the cosine of two shoes is ``x_i . x_j``.
+
+    Parameters
+    ----------
+    fields : mapping of str to sequence of str
+        Field name -> one value per shoe (same length for every field); None or blank is no term.
+    field_weights : mapping of str to float
+        Field name -> weight (>= 0). Fields with weight 0, or missing here, are left out.
+    tokenized : sequence of str
+        Fields split into words rather than taken whole.
+
+    Returns
+    -------
+    csr_matrix of shape (n_shoes, n_terms), float32
+        A shoe without any term gets a zero row.
+    """
+    n_shoes = len(next(iter(fields.values()))) if fields else 0
+    # one dict of term -> weighted count per shoe
+    documents: list[dict[str, float]] = [{} for _ in range(n_shoes)]
+    for field, weight in field_weights.items():
+        if weight <= 0:
+            continue
+        for document, value in zip(documents, fields[field], strict=True):
+            text = (value or "").strip().lower()
+            terms = _WORD.findall(text) if field in tokenized else ([text] if text else [])
+            for term in terms:
+                key = f"{field}={term}"
+                document[key] = document.get(key, 0.0) + float(weight)
+    if not any(documents):
+        return sp.csr_matrix((n_shoes, 0), dtype=np.float32)
+    # term counts, then idf and row normalisation
+    counts = DictVectorizer(dtype=np.float32, sort=True).fit_transform(documents)
+    tfidf = TfidfTransformer(norm="l2", smooth_idf=True).fit_transform(counts)
+    return sp.csr_matrix(tfidf, dtype=np.float32)
+
+
+def content_scores(R: sp.csr_matrix, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine of each user's content profile with every shoe.
+
+    The profile is the strength-weighted sum (hence direction of the weighted mean) of the
+    content vectors of the shoes the user touched: ``p_u = sum_i r_ui x_i``; the score of shoe j
+    is ``cos(p_u, x_j) = p_u . x_j / ||p_u||`` (the ``x_j`` are unit vectors).
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of a batch of users.
+    X : ndarray of shape (n_shoes, n_terms), float32
+        Dense, L2-normalised content vectors.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_users, n_shoes), float32
+        Zero rows for users without history.
+    profile_norms : ndarray of shape (n_users,), float32
+        ``||p_u||`` (0 without history), needed to explain a score.
+    """
+    # profile = strength-weighted sum of the shoes' vectors
+    profiles = np.asarray(R @ X, dtype=np.float32)
+    norms = np.linalg.norm(profiles, axis=1).astype(np.float32)
+    # unit profiles (zero stays zero), then cosine with every shoe
+    profiles /= np.where(norms > 0, norms, 1)[:, None]
+    return profiles @ X.T, norms
+
+
+# ---------------------------------------------------------------------------------------------
+# Collaborative: PureSVD
+# ---------------------------------------------------------------------------------------------
+
+
+def item_factors(
+    R: sp.spmatrix, factors: int, n_iter: int = 5, random_state: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Item factors of a truncated SVD ``R ~ U S Q^T`` (randomized, on the sparse matrix).
+
+    Parameters
+    ----------
+    R : sparse matrix of shape (n_users, n_shoes)
+        Interaction strengths; never densified.
+    factors : int
+        Number of factors k; at most ``min(R.shape)`` are used.
+    n_iter : int
+        Power iterations of the randomized range finder.
+    random_state : int, optional
+        Seed of the random projection.
+
+    Returns
+    -------
+    Q : ndarray of shape (n_shoes, k'), float32
+        Right singular vectors, orthonormal columns. Directions with a singular value of (almost)
+        zero are dropped, so ``k' <= k``; a shoe nobody touched has a zero row.
+    singular_values : ndarray of shape (k',), float32
+    """
+    n_shoes = R.shape[1]
+    k = min(int(factors), min(R.shape))
+    if k < 1 or R.nnz == 0:
+        return np.zeros((n_shoes, 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
+    # randomized SVD of the sparse matrix (sign-normalised, so deterministic for a seed)
+    _, s, vt = randomized_svd(
+        sp.csr_matrix(R, dtype=np.float32), n_components=k, n_iter=n_iter, random_state=random_state
+    )
+    # drop null directions: they are arbitrary and would add noise to r Q Q^T
+    keep = s > s[0] * 1e-6
+    return np.ascontiguousarray(vt[keep].T, dtype=np.float32), s[keep].astype(np.float32)
+
+
+def cf_scores(R: sp.csr_matrix, Q: np.ndarray) -> np.ndarray:
+    """PureSVD scores: each user's row projected on the item factors, ``r_u Q Q^T``.
+
+    Works for any row, including a user whose history is newer than ``Q`` (folding in without
+    refitting).
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of a batch of users.
+    Q : ndarray of shape (n_shoes, k), float32
+        Item factors from :func:`item_factors`.
+
+    Returns
+    -------
+    ndarray of shape (n_users, n_shoes), float32
+    """
+    # user factors r_u Q (sparse x dense), then back to shoe space
+    return np.asarray(R @ Q, dtype=np.float32) @ Q.T
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting parts on one scale, blending, top-N
+# ---------------------------------------------------------------------------------------------
+
+
+def minmax_rows(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale each row to 0..1 in place: ``(s - min) / (max - min)``.
+
+    A row whose range is zero (or float noise) becomes all zeros: it carries no preference.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_rows, n_cols), float
+        Scores, modified in place.
+
+    Returns
+    -------
+    low : ndarray of shape (n_rows,)
+        Each row's minimum before scaling.
+    scale : ndarray of shape (n_rows,)
+        ``1 / (max - min)``, or 0 for a flat row; ``S_scaled = (S - low) * scale``.
+    """
+    if S.shape[1] == 0:
+        return np.zeros(S.shape[0], S.dtype), np.zeros(S.shape[0], S.dtype)
+    low = S.min(axis=1)
+    high = S.max(axis=1)
+    span = high - low
+    # a flat row (up to float noise) carries no preference
+    flat = span <= _FLAT * np.maximum(np.abs(high), np.abs(low))
+    scale = np.where(flat, 0, 1 / np.where(span > 0, span, 1)).astype(S.dtype)
+    S -= low[:, None]
+    S *= scale[:, None]
+    return low, scale
+
+
+def cf_weights(n_interactions: np.ndarray, k: float) -> np.ndarray:
+    """Share of the blend given to behaviour: ``w = n / (n + k)``.
+
+    Parameters
+    ----------
+    n_interactions : ndarray of shape (n_users,)
+        What we know about each user: the number of shoes they interacted with.
+    k : float
+        The n at which behaviour and content count the same (w = 1/2); k = 0 trusts behaviour
+        fully as soon as there is any.
+
+    Returns
+    -------
+    ndarray of shape (n_users,), float32, in [0, 1]; 0 for a user without history.
+    """
+    n = np.asarray(n_interactions, dtype=np.float32)
+    return np.where(n > 0, n / np.maximum(n + np.float32(k), np.float32(1e-12)), 0).astype(np.float32)
+
+
+def blend(cf: np.ndarray, content: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-user convex blend ``w_u * cf + (1 - w_u) * content`` of two 0..1 score matrices.
+
+    Parameters
+    ----------
+    cf, content : ndarray of shape (n_users, n_shoes)
+        Both on the same scale (see :func:`minmax_rows`).
+    weights : ndarray of shape (n_users,)
+        ``w_u`` from :func:`cf_weights`.
+
+    Returns
+    -------
+    ndarray of shape (n_users, n_shoes), a new array.
+    """
+    w = np.asarray(weights, dtype=cf.dtype)[:, None]
+    return w * cf + (1 - w) * content
+
+
+def top_n(scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The n best columns of each row, best first, via ``argpartition`` (no full sort).
+
+    Ties are ordered by column index. Excluded cells are never returned; a row with fewer than n
+    allowed columns is padded with index -1 and score -inf.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, n_cols)
+        Modified in place where ``exclude`` is set (to -inf).
+    n : int
+        How many to keep.
+    exclude : csr_matrix of shape (n_rows, n_cols), optional
+        Nonzero cells are excluded (e.g. shoes already bought).
+
+    Returns
+    -------
+    index : ndarray of shape (n_rows, min(n, n_cols)), int32
+    value : ndarray of shape (n_rows, min(n, n_cols))
+    """
+    n_rows, n_cols = scores.shape
+    n = min(int(n), n_cols)
+    if n < 1:
+        return np.zeros((n_rows, 0), np.int32), np.zeros((n_rows, 0), scores.dtype)
+    # mask the excluded cells
+    if exclude is not None and exclude.nnz:
+        exclude = sp.csr_matrix(exclude)
+        rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
+        scores[rows, exclude.indices] = -np.inf
+    # the n largest per row, in no order; then in column order, so that ties sort by column
+    if n < n_cols:
+        index = np.argpartition(scores, n_cols - n, axis=1)[:, n_cols - n :]
+        index.sort(axis=1)
+    else:
+        index = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
+    value = np.take_along_axis(scores, index, axis=1)
+    # best first (stable: equal scores keep column order)
+    order = np.argsort(-value, axis=1, kind="stable")
+    index = np.take_along_axis(index, order, axis=1).astype(np.int32)
+    value = np.take_along_axis(value, order, axis=1)
+    # pad what was excluded
+    index[np.isneginf(value)] = -1
+    return index, value
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold start: segment popularity with back-off, and its content
+# ---------------------------------------------------------------------------------------------
+
+
+def segment_popularity(
+    R: sp.csr_matrix,
+    user_segment: np.ndarray,
+    segment_usage: np.ndarray,
+    prior_users: float,
+) -> np.ndarray:
+    """Popularity of each shoe in each segment, backed off to the usage, then to everyone.
+
+    Every user with history casts one vote, spread over their shoes in proportion to strength
+    (``r_u / sum r_u``), so a heavy user does not outweigh a segment. A level's popularity is the
+    mean vote of its users; a segment with few users borrows from its usage, a usage from the
+    whole population (Bayesian shrinkage with ``m = prior_users`` pseudo-users)::
+
+        p_global = mean of all votes
+        p_usage  = (n_usage * mean_usage + m * p_global) / (n_usage + m)
+        p_seg    = (n_seg * mean_seg + m * p_usage) / (n_seg + m)
+
+    where n is the number of users with history at that level.
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of all users.
+    user_segment : ndarray of shape (n_users,), int
+        Segment code of each user.
+    segment_usage : ndarray of shape (n_segments,), int
+        Usage code of each segment.
+    prior_users : float
+        m, the weight of the coarser level (in users).
+
+    Returns
+    -------
+    ndarray of shape (n_segments, n_shoes), float64
+        Each row a distribution over shoes (sums to 1), or zeros when nobody has any history.
+    """
+    n_users, n_shoes = R.shape
+    n_segments = len(segment_usage)
+    n_usages = int(segment_usage.max()) + 1 if n_segments else 0
+    # one vote per user with history: rows normalised to sum 1
+    votes = normalize(sp.csr_matrix(R, dtype=np.float64), norm="l1", axis=1)
+    has_history = np.diff(votes.indptr) > 0
+    # sum of votes and number of voters per segment (one-hot user -> segment)
+    membership = sp.csr_matrix(
+        (np.ones(n_users), (np.asarray(user_segment), np.arange(n_users))), shape=(n_segments, n_users)
+    )
+    seg_sum = np.asarray((membership @ votes).todense())
+    seg_n = membership @ has_history.astype(np.float64)
+    # the same per usage, and for everyone
+    usage_of = sp.csr_matrix(
+        (np.ones(n_segments), (np.asarray(segment_usage), np.arange(n_segments))),
+        shape=(n_usages, n_segments),
+    )
+    usage_sum = usage_of @ seg_sum
+    usage_n = usage_of @ seg_n
+    global_sum = seg_sum.sum(axis=0)
+    global_n = seg_n.sum()
+    # shrink each level towards the next coarser one
+    p_global = global_sum / global_n if global_n > 0 else np.zeros(n_shoes)
+    p_usage = (usage_sum + prior_users * p_global) / np.maximum(usage_n + prior_users, 1e-12)[:, None]
+    p_seg = (seg_sum + prior_users * p_usage[segment_usage]) / np.maximum(seg_n + prior_users, 1e-12)[:, None]
+    return p_seg
+
+
+def cold_start_scores(
+    popularity: np.ndarray, X: np.ndarray, popularity_blend: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a user with no history gets: their segment's popular shoes, plus those shoes' content.
+
+    The segment's popularity acts as a pseudo-history: its content profile is the
+    popularity-weighted sum of the shoes' vectors, so shoes like the popular ones (including ones
+    nobody touched yet) score too. Both parts are scaled to 0..1 per segment and blended::
+
+        score_s = a * minmax(p_s) + (1 - a) * minmax(cos(p_s X, x_j))
+
+    Parameters
+    ----------
+    popularity : ndarray of shape (n_segments, n_shoes)
+        From :func:`segment_popularity`.
+    X : ndarray of shape (n_shoes, n_terms), float32
+        Dense, L2-normalised content vectors.
+    popularity_blend : float
+        a in [0, 1]: the share of popularity in the blend.
+
+    Returns
+    -------
+    score, popular, content : ndarrays of shape (n_segments, n_shoes), float32
+        The blend and its two 0..1 parts.
+    """
+    popular = np.asarray(popularity, dtype=np.float32).copy()
+    # content of the popular shoes: popularity-weighted profile, cosine with every shoe
+    content, _ = content_scores(sp.csr_matrix(popular), X)
+    # one scale, then blend
+    minmax_rows(popular)
+    minmax_rows(content)
+    a = np.float32(popularity_blend)
+    return a * popular + (1 - a) * content, popular, content
+
+
+# ---------------------------------------------------------------------------------------------
+# Explaining a recommendation
+# ---------------------------------------------------------------------------------------------
+
+
+def explain(
+    R: sp.csr_matrix,
+    index: np.ndarray,
+    cf_gram: np.ndarray,
+    content_gram: np.ndarray,
+    cf_coef: np.ndarray,
+    content_coef: np.ndarray,
+) -> np.ndarray:
+    """The shoe in each user's history that contributes most to each recommended shoe.
+
+    Both parts of the hybrid are linear in the user's row, so the score of shoe j splits exactly
+    into one term per shoe i of the history (up to a per-user constant)::
+
+        c_uij = r_ui * (alpha_u * (Q Q^T)_ij + beta_u * (X X^T)_ij)
+
+    with ``alpha_u = w_u / (max - min of cf_u)`` and
+    ``beta_u = (1 - w_u) / ((max - min of content_u) * ||p_u||)``; the reason is ``argmax_i c_uij``
+    (first in column order on ties). It can be j itself (a shoe viewed but not bought).
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of a batch of users (canonical: sorted, no duplicates).
+    index : ndarray of shape (n_users, n), int
+        Recommended shoes (-1 = none).
+    cf_gram : ndarray of shape (n_shoes, n_shoes), float32
+        ``Q Q^T``.
+    content_gram : ndarray of shape (n_shoes, n_shoes), float32
+        ``X X^T``.
+    cf_coef, content_coef : ndarray of shape (n_users,)
+        alpha_u and beta_u.
+
+    Returns
+    -------
+    ndarray of shape (n_users, n), int32
+        Shoe index of the reason, -1 for users without history and for padding.
+    """
+    n_users, n = index.shape
+    reason = np.full((n_users, n), -1, dtype=np.int32)
+    lengths = np.diff(R.indptr)
+    if R.nnz == 0 or n == 0:
+        return reason
+    n_shoes = cf_gram.shape[0]
+    # one row per history entry (u, i), one column per recommended j of that user
+    entry_user = np.repeat(np.arange(n_users), lengths)
+    history = R.indices.astype(np.int64)
+    targets = np.maximum(index[entry_user], 0).astype(np.int64)
+    cells = history[:, None] * n_shoes + targets
+    # contribution of i to j: strength x (alpha cf similarity + beta content similarity)
+    contribution = np.take(cf_gram.ravel(), cells)
+    contribution *= cf_coef[entry_user, None]
+    contribution += content_coef[entry_user, None] * np.take(content_gram.ravel(), cells)
+    contribution *= R.data[:, None]
+    # best entry per (user, j): max per user's run of entries, then the first entry reaching it
+    starts = R.indptr[:-1][lengths > 0]
+    best = np.maximum.reduceat(contribution, starts, axis=0)
+    group = np.cumsum(lengths > 0)[entry_user] - 1
+    position = np.where(contribution >= best[group], np.arange(R.nnz)[:, None], R.nnz)
+    first = np.minimum.reduceat(position, starts, axis=0)
+    # back to shoe indices; padding stays -1
+    users_with_history = np.flatnonzero(lengths > 0)
+    reason[users_with_history] = R.indices[first]
+    reason[index < 0] = -1
+    return reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The fitted hybrid
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HybridModel:
+    """Everything :func:`recommend` needs, independent of which users are scored.
+
+    Attributes
+    ----------
+    item_factors : ndarray (n_shoes, k), float32
+        Q from the truncated SVD.
+    singular_values : ndarray (k,), float32
+    content : ndarray (n_shoes, n_terms), float32
+        Dense, L2-normalised TF-IDF vectors.
+    cf_gram, content_gram : ndarray (n_shoes, n_shoes), float32
+        ``Q Q^T`` and ``X X^T``, for :func:`explain` and :func:`similar_items`.
+    cf_k : float
+        Parameter of :func:`cf_weights`.
+    segment_scores : ndarray (n_segments, n_shoes), float32
+        Cold-start score of every segment (:func:`cold_start_scores`).
+    """
+
+    item_factors: np.ndarray
+    singular_values: np.ndarray
+    content: np.ndarray
+    cf_gram: np.ndarray
+    content_gram: np.ndarray
+    cf_k: float
+    segment_scores: np.ndarray
+
+
+def fit(
+    R: sp.csr_matrix,
+    X: sp.spmatrix | np.ndarray,
+    user_segment: np.ndarray,
+    segment_usage: np.ndarray,
+    *,
+    factors: int = 64,
+    n_iter: int = 5,
+    cf_k: float = 5.0,
+    popularity_blend: float = 0.5,
+    segment_prior_users: float = 20.0,
+    random_state: int | None = None,
+) -> HybridModel:
+    """Fit the hybrid: SVD item factors, content vectors, segment cold-start scores.
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of all users (the population the factors and popularity come from).
+    X : sparse matrix or ndarray of shape (n_shoes, n_terms)
+        Content vectors from :func:`item_features`.
+    user_segment : ndarray of shape (n_users,), int
+        Segment code of each row of R.
+    segment_usage : ndarray of shape (n_segments,), int
+        Usage code of each segment (for the back-off).
+    factors, n_iter, random_state
+        See :func:`item_factors`.
+    cf_k
+        See :func:`cf_weights`.
+    popularity_blend
+        See :func:`cold_start_scores`.
+    segment_prior_users
+        See :func:`segment_popularity`.
+
+    Returns
+    -------
+    HybridModel
+    """
+    R = sp.csr_matrix(R, dtype=np.float32)
+    # collaborative factors
+    Q, s = item_factors(R, factors, n_iter=n_iter, random_state=random_state)
+    # content vectors, dense (n_shoes x n_terms is small next to users x shoes)
+    content = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+    # cold start: segment popularity with back-off, plus its content
+    popularity = segment_popularity(R, user_segment, segment_usage, segment_prior_users)
+    segment_scores, _, _ = cold_start_scores(popularity, content, popularity_blend)
+    return HybridModel(
+        item_factors=Q,
+        singular_values=s,
+        content=content,
+        cf_gram=Q @ Q.T,
+        content_gram=content @ content.T,
+        cf_k=float(cf_k),
+        segment_scores=segment_scores,
+    )
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Top-N of a batch of users; index -1 marks padding (fewer allowed shoes than n).
+
+    Attributes
+    ----------
+    index : ndarray (n_users, n), int32
+        Shoe index, best first.
+    score : ndarray (n_users, n), float32
+        Hybrid score (0..1).
+    cf : ndarray (n_users, n), float32
+        CF part (0..1); NaN for users without history (no CF part).
+    content : ndarray (n_users, n), float32
+        Content part (0..1); for users without history, their segment's cold-start score.
+    cf_weight : ndarray (n_users,), float32
+        w_u of the blend.
+    reason : ndarray (n_users, n), int32
+        Shoe index from the user's history that most explains the pick; -1 = their segment.
+    """
+
+    index: np.ndarray
+    score: np.ndarray
+    cf: np.ndarray
+    content: np.ndarray
+    cf_weight: np.ndarray
+    reason: np.ndarray
+
+
+def recommend(
+    model: HybridModel,
+    R: sp.csr_matrix,
+    user_segment: np.ndarray,
+    n: int,
+    exclude: sp.csr_matrix | None = None,
+) -> Recommendations:
+    """Top-n shoes for a batch of users: per-user scaled CF and content, blended, filtered.
+
+    For a user with history (n_u shoes)::
+
+        score_u = w_u * minmax(r_u Q Q^T) + (1 - w_u) * minmax(cos(p_u, X)),   w_u = n_u / (n_u + k)
+
+    For a user without history, their segment's cold-start score (``w_u = 0``). Excluded shoes
+    (bought ones) are dropped before the top-n. Memory is O(batch x shoes), float32.
+
+    Parameters
+    ----------
+    model : HybridModel
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths of the batch (need not be rows the model was fitted on).
+    user_segment : ndarray of shape (n_users,), int
+        Segment code of each user.
+    n : int
+        List length.
+    exclude : csr_matrix of shape (n_users, n_shoes), optional
+        Shoes that must not be recommended (nonzero cells).
+
+    Returns
+    -------
+    Recommendations
+    """
+    R = sp.csr_matrix(R, dtype=np.float32)
+    R.sum_duplicates()
+    R.eliminate_zeros()
+    n_known = np.diff(R.indptr)
+    cold = n_known == 0
+    weight = cf_weights(n_known, model.cf_k)
+    # collaborative part, per-user 0..1
+    cf = cf_scores(R, model.item_factors)
+    _, cf_scale = minmax_rows(cf)
+    # content part, per-user 0..1
+    content, profile_norm = content_scores(R, model.content)
+    _, content_scale = minmax_rows(content)
+    # users without history: their segment's cold-start score, as the content part
+    content[cold] = model.segment_scores[np.asarray(user_segment)[cold]]
+    # blend, drop excluded shoes, keep the top n
+    score = blend(cf, content, weight)
+    index, value = top_n(score, n, exclude)
+    safe = np.maximum(index, 0)
+    cf_part = np.take_along_axis(cf, safe, axis=1)
+    cf_part[cold] = np.nan
+    content_part = np.take_along_axis(content, safe, axis=1)
+    # explain: the history shoe contributing most to each pick
+    cf_coef = weight * cf_scale
+    content_coef = (1 - weight) * content_scale / np.where(profile_norm > 0, profile_norm, 1)
+    reason = explain(R, index, model.cf_gram, model.content_gram, cf_coef, content_coef)
+    return Recommendations(
+        index=index,
+        score=np.where(index >= 0, value, np.nan).astype(np.float32),
+        cf=cf_part,
+        content=content_part,
+        cf_weight=weight,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class Similarities:
+    """Most similar shoes of each shoe, best first; index -1 marks padding.
+
+    Attributes
+    ----------
+    index : ndarray (n_shoes, n), int32
+    similarity, content, cf : ndarray (n_shoes, n), float32
+        The blend and its two cosines.
+    """
+
+    index: np.ndarray
+    similarity: np.ndarray
+    content: np.ndarray
+    cf: np.ndarray
+
+
+def similar_items(
+    model: HybridModel, n: int, content_weight: float = 0.5, block_size: int = 2048
+) -> Similarities:
+    """Item-to-item similarity: TF-IDF cosine blended with the cosine of SVD item factors.
+
+    The CF cosine compares shoes as columns of the rank-k approximation of R, i.e. rows of
+    ``Q S``; a shoe nobody touched has CF cosine 0 with everything::
+
+        sim_ij = c * cos(x_i, x_j) + (1 - c) * cos(q_i S, q_j S)
+
+    Parameters
+    ----------
+    model : HybridModel
+    n : int
+        Shoes kept per shoe (the shoe itself is never its own neighbour).
+    content_weight : float
+        c in [0, 1].
+    block_size : int
+        Rows computed at a time (memory O(block x shoes)).
+
+    Returns
+    -------
+    Similarities
+    """
+    n_shoes = model.content.shape[0]
+    # unit item embeddings of the rank-k approximation
+    embedding = normalize(model.item_factors * model.singular_values[None, :]).astype(np.float32)
+    c = np.float32(content_weight)
+    parts = []
+    for start in range(0, n_shoes, block_size):
+        rows = np.arange(start, min(start + block_size, n_shoes))
+        # both cosines for a block of shoes
+        content = model.content_gram[rows]
+        cf = embedding[rows] @ embedding.T
+        score = c * content + (1 - c) * cf
+        # never a shoe's own neighbour
+        self_cell = sp.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), rows)), shape=score.shape)
+        index, value = top_n(score, n, exclude=self_cell)
+        safe = np.maximum(index, 0)
+        parts.append(
+            (
+                index,
+                np.where(index >= 0, value, np.nan),
+                np.take_along_axis(content, safe, axis=1),
+                np.take_along_axis(cf, safe, axis=1),
+            )
+        )
+    if not parts:
+        empty = np.zeros((0, 0), np.float32)
+        return Similarities(np.zeros((0, 0), np.int32), empty, empty, empty)
+    index, similarity, content, cf = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return Similarities(index, similarity.astype(np.float32), content, cf)

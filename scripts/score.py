@@ -1,0 +1,556 @@
+"""Score every user and every shoe, and publish the results as one new model run.
+
+    python -m scripts.score [--db ...] [--top-n 50] [--factors 64] [--cf-k 5] [--seed 42] ...
+
+Reads the views interaction_matrix and user_segments and the tables shoes and age_bands, fits the
+hybrid recommender of scripts/model.py (truncated SVD + TF-IDF content, cold start by segment) and
+writes, keyed by a new row of model_runs:
+  recommendations          top-N shoes per user (shoes they bought are never recommended),
+  shoe_similarities        the most similar shoes of each shoe (replacement suggestions),
+  segment_recommendations  top-N for a brand-new customer of every usage x gender x age band.
+
+Publication is atomic: the run row is committed as 'running' first; then one transaction writes
+every row, marks the run 'complete', prunes runs older than the newest --keep-runs complete ones
+and commits. Readers only ever see complete runs, so a run that fails or is killed at any point
+leaves the previous one in place; a run that raises is marked 'failed', one that was killed is
+marked 'failed' by the next run.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from scripts import model
+from scripts.cli import base_parser, setup_logging
+from scripts.db import Database, DatabaseError
+
+log = logging.getLogger(__name__)
+
+# Every parameter of a run, with its default; recorded with the run as JSON. Model parameters
+# (factors ... similarity_content_weight) are what an evaluation tunes: params_from() merges
+# stored or command-line overrides over these.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "top_n": 50,
+    "factors": 64,
+    "svd_iterations": 5,
+    "cf_k": 5.0,
+    "field_weights": {"brand": 1.0, "type": 2.0, "material": 1.0, "color": 0.5, "name": 0.5},
+    "popularity_blend": 0.5,
+    "segment_prior_users": 20.0,
+    "similar_n": 20,
+    "similarity_content_weight": 0.5,
+    "batch_size": 4000,
+    "seed": 42,
+    "keep_runs": 3,
+}
+
+PARAM_HELP = {
+    "top_n": "recommendations kept per user and per segment",
+    "factors": "SVD factors k (at most min(users, shoes) are used)",
+    "svd_iterations": "power iterations of the randomized SVD",
+    "cf_k": "CF weight of a user with n shoes is n / (n + cf_k); 0 trusts any history fully",
+    "field_weights": "TF-IDF weight per shoe field (brand, type, material, color, name): field=weight,...",
+    "popularity_blend": "cold start: share of segment popularity vs. the content of popular shoes (0..1)",
+    "segment_prior_users": "segment popularity backs off to usage, then everyone, by this many pseudo-users",
+    "similar_n": "similar shoes kept per shoe",
+    "similarity_content_weight": "shoe similarity: share of TF-IDF cosine vs. SVD item-factor cosine (0..1)",
+    "batch_size": "users scored at a time (memory is about 100 bytes x batch x shoes)",
+    "seed": "random_state of the randomized SVD",
+    "keep_runs": "complete runs kept (with their rows); older ones are deleted on publication",
+}
+
+SHOE_FIELDS = ("brand", "type", "material", "color", "name")
+UNKNOWN = "unknown"
+
+# Test hook: SHOEREC_SCORE_KILL_AT=<stage> kills this process with SIGKILL at that stage.
+KILL_AT_ENV = "SHOEREC_SCORE_KILL_AT"
+KILL_STAGES = ("after_running_row", "mid_recommendations", "before_commit")
+
+
+def params_from(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The defaults with ``overrides`` merged over them, validated.
+
+    Parameters
+    ----------
+    overrides : mapping, optional
+        Any subset of :data:`DEFAULT_PARAMS`; None values are ignored; ``field_weights`` may name
+        only some fields (the others keep their default).
+
+    Returns
+    -------
+    dict
+        A complete, independent parameter set.
+    """
+    params = copy.deepcopy(DEFAULT_PARAMS)
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise ValueError(f"unknown scoring parameter {key!r} (known: {', '.join(params)})")
+        if value is None:
+            continue
+        if key == "field_weights":
+            unknown = set(value) - set(SHOE_FIELDS)
+            if unknown:
+                raise ValueError(f"field_weights: unknown field(s) {sorted(unknown)} (known: {SHOE_FIELDS})")
+            params[key].update({field: float(weight) for field, weight in value.items()})
+        else:
+            params[key] = type(DEFAULT_PARAMS[key])(value)
+    _validate(params)
+    return params
+
+
+def _validate(params: dict[str, Any]) -> None:
+    problems = [
+        f"{key} must be >= {low}"
+        for key, low in (
+            ("top_n", 1),
+            ("factors", 1),
+            ("svd_iterations", 0),
+            ("cf_k", 0),
+            ("segment_prior_users", 0),
+            ("similar_n", 1),
+            ("batch_size", 1),
+            ("keep_runs", 1),
+        )
+        if params[key] < low
+    ]
+    problems += [
+        f"{key} must be between 0 and 1"
+        for key in ("popularity_blend", "similarity_content_weight")
+        if not 0 <= params[key] <= 1
+    ]
+    problems += [f"field_weights.{f} must be >= 0" for f, w in params["field_weights"].items() if w < 0]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def parse_field_weights(text: str) -> dict[str, float]:
+    """``brand=1,type=2`` -> ``{'brand': 1.0, 'type': 2.0}`` (for the command line)."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected field=weight, got {item!r}")
+        weights[field.strip()] = float(value)
+    return weights
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """What the model needs, as arrays; rows and columns follow ``user_ids`` and ``shoe_ids``."""
+
+    user_ids: np.ndarray
+    shoe_ids: np.ndarray
+    strength: sp.csr_matrix
+    purchased: sp.csr_matrix
+    user_segment: np.ndarray
+    segments: pd.DataFrame  # one row per segment code: primary_usage, gender, age_band, usage_code
+    shoe_fields: dict[str, list]
+    reference_date: Any
+
+
+def read_inputs(db: Database) -> Inputs:
+    """Export the interaction matrix, the users' segments and the shoes' attributes."""
+    users = db.query_df("select user_id, primary_usage, gender, age_band from user_segments order by user_id")
+    shoes = db.query_df(f"select shoe_id, {', '.join(SHOE_FIELDS)} from shoes order by shoe_id")
+    matrix = db.query_df("select user_id, shoe_id, strength, purchase_count from interaction_matrix")
+    bands = [band for (band,) in db.query("select age_band from age_bands order by min_age, age_band")]
+    reference_date = db.scalar("select reference_date from current_settings")
+
+    user_ids = users["user_id"].to_numpy(np.int64)
+    shoe_ids = shoes["shoe_id"].to_numpy(np.int64)
+    # ids -> row / column positions (both sorted); drop pairs whose user or shoe is unknown
+    rows = np.searchsorted(user_ids, matrix["user_id"].to_numpy(np.int64))
+    cols = np.searchsorted(shoe_ids, matrix["shoe_id"].to_numpy(np.int64))
+    known = (rows < len(user_ids)) & (cols < len(shoe_ids))
+    known[known] &= (user_ids[rows[known]] == matrix["user_id"].to_numpy(np.int64)[known]) & (
+        shoe_ids[cols[known]] == matrix["shoe_id"].to_numpy(np.int64)[known]
+    )
+    if not known.all():
+        log.warning("ignoring %d interaction_matrix rows of unknown users or shoes", int((~known).sum()))
+    rows, cols = rows[known], cols[known]
+    shape = (len(user_ids), len(shoe_ids))
+    strength = matrix["strength"].to_numpy(np.float64)[known]
+    bought = matrix["purchase_count"].to_numpy(np.int64)[known] > 0
+    positive = strength > 0
+    R = sp.csr_matrix((strength[positive].astype(np.float32), (rows[positive], cols[positive])), shape=shape)
+    purchased = sp.csr_matrix(
+        (np.ones(int(bought.sum()), np.float32), (rows[bought], cols[bought])), shape=shape
+    )
+
+    # the full segment grid: every usage x gender (+ unknown) x age band (+ unknown)
+    usages = sorted(users["primary_usage"].unique())
+    genders = sorted(set(users["gender"]) | {UNKNOWN})
+    bands = [band for band in bands if band != UNKNOWN] + [UNKNOWN]
+    grid = pd.MultiIndex.from_product([usages, genders, bands], names=["primary_usage", "gender", "age_band"])
+    segments = grid.to_frame(index=False)
+    segments["usage_code"] = (
+        segments["primary_usage"].map({u: i for i, u in enumerate(usages)}).astype(np.int64)
+    )
+    user_segment = grid.get_indexer(pd.MultiIndex.from_frame(users[["primary_usage", "gender", "age_band"]]))
+    if (user_segment < 0).any():
+        raise ValueError("a user's segment is missing from the segment grid (age band not in age_bands?)")
+
+    return Inputs(
+        user_ids=user_ids,
+        shoe_ids=shoe_ids,
+        strength=R,
+        purchased=purchased,
+        user_segment=user_segment.astype(np.int64),
+        segments=segments,
+        shoe_fields={field: shoes[field].tolist() for field in SHOE_FIELDS},
+        reference_date=reference_date,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames written back
+# ---------------------------------------------------------------------------------------------
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    return np.round(values.astype(np.float64), 6)
+
+
+def recommendation_frame(
+    run_id: int, user_ids: np.ndarray, shoe_ids: np.ndarray, recs: model.Recommendations
+) -> pd.DataFrame:
+    """Rows of ``recommendations`` for one batch (padding dropped; rank 1 = best)."""
+    valid = recs.index >= 0
+    user_pos, rank = np.nonzero(valid)
+    reason = recs.reason[valid]
+    # null reason = "popular with their segment"
+    reason_shoe_id = pd.array(shoe_ids[np.maximum(reason, 0)], dtype="Int64")
+    reason_shoe_id[reason < 0] = pd.NA
+    return pd.DataFrame(
+        {
+            "run_id": np.int64(run_id),
+            "user_id": user_ids[user_pos],
+            "rank": (rank + 1).astype(np.int32),
+            "shoe_id": shoe_ids[recs.index[valid]],
+            "score": _round(recs.score[valid]),
+            "cf_score": _round(recs.cf[valid]),  # NaN (-> null) for users without history
+            "content_score": _round(recs.content[valid]),
+            "cf_weight": _round(recs.cf_weight[user_pos]),
+            "reason_shoe_id": reason_shoe_id,
+        }
+    )
+
+
+def similarity_frame(run_id: int, shoe_ids: np.ndarray, sims: model.Similarities) -> pd.DataFrame:
+    """Rows of ``shoe_similarities`` (rank 1 = most similar)."""
+    valid = sims.index >= 0
+    shoe_pos, rank = np.nonzero(valid)
+    return pd.DataFrame(
+        {
+            "run_id": np.int64(run_id),
+            "shoe_id": shoe_ids[shoe_pos],
+            "rank": (rank + 1).astype(np.int32),
+            "similar_shoe_id": shoe_ids[sims.index[valid]],
+            "similarity": _round(sims.similarity[valid]),
+            "content_similarity": _round(sims.content[valid]),
+            "cf_similarity": _round(sims.cf[valid]),
+        }
+    )
+
+
+def segment_frame(
+    run_id: int, segments: pd.DataFrame, shoe_ids: np.ndarray, index: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """Rows of ``segment_recommendations`` (rank 1 = best)."""
+    valid = index >= 0
+    segment_pos, rank = np.nonzero(valid)
+    chosen = segments.iloc[segment_pos]
+    return pd.DataFrame(
+        {
+            "run_id": np.int64(run_id),
+            "primary_usage": chosen["primary_usage"].to_numpy(),
+            "gender": chosen["gender"].to_numpy(),
+            "age_band": chosen["age_band"].to_numpy(),
+            "rank": (rank + 1).astype(np.int32),
+            "shoe_id": shoe_ids[index[valid]],
+            "score": _round(value[valid]),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _checkpoint(stage: str) -> None:
+    """Test hook: die here, as abruptly as possible, if ``$SHOEREC_SCORE_KILL_AT`` names this stage."""
+    if os.environ.get(KILL_AT_ENV) == stage:
+        log.warning("%s=%s: killing this process", KILL_AT_ENV, stage)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._started, 3)
+
+
+def _fail_abandoned(db: Database) -> int:
+    """Mark runs left 'running' by a process that died as failed; returns how many."""
+    count = db.scalar("select count(*) from model_runs where status = 'running'")
+    if count:
+        db.execute(
+            "update model_runs set status = 'failed', finished_at = ?,"
+            " error = 'abandoned: the process stopped before publishing' where status = 'running'",
+            [_now()],
+        )
+        log.warning("marked %d abandoned running run(s) failed", count)
+    return int(count or 0)
+
+
+def _start_run(db: Database, params: dict[str, Any]) -> int:
+    """Insert and commit the 'running' row of a new run; returns its id."""
+    run_id = int(db.scalar("select coalesce(max(run_id), 0) + 1 from model_runs"))
+    db.execute(
+        "insert into model_runs (run_id, status, started_at, reference_date, parameters)"
+        " select ?, 'running', ?, reference_date, ? from current_settings",
+        [run_id, _now(), json.dumps(params, sort_keys=True)],
+    )
+    return run_id
+
+
+def _mark_failed(db: Database, run_id: int, error: BaseException) -> None:
+    try:
+        db.execute(
+            "update model_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
+            [_now(), f"{type(error).__name__}: {error}"[:2000], run_id],
+        )
+    except Exception:  # the connection itself may be gone; the next run marks it failed
+        log.exception("could not mark run %d failed", run_id)
+
+
+def _prune(db: Database, keep_runs: int) -> int:
+    """Delete runs (and their rows) older than the oldest of the newest ``keep_runs`` complete runs."""
+    kept = db.query(
+        "select run_id from model_runs where status = 'complete' order by run_id desc limit ?", [keep_runs]
+    )
+    if not kept:
+        return 0
+    oldest = min(run_id for (run_id,) in kept)
+    pruned = int(
+        db.scalar("select count(*) from model_runs where run_id < ? and status <> 'running'", [oldest])
+    )
+    for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
+        db.execute(f"delete from {table} where run_id < ?", [oldest])
+    db.execute("delete from model_runs where run_id < ? and status <> 'running'", [oldest])
+    return pruned
+
+
+def score(db: Database, **overrides: Any) -> dict[str, Any]:
+    """Fit, score everyone and publish a new complete run (atomically); returns the run summary.
+
+    Parameters
+    ----------
+    db : Database
+        An open connection; the schema must exist.
+    **overrides
+        Any of :data:`DEFAULT_PARAMS`.
+
+    Returns
+    -------
+    dict
+        run_id, status, counts (n_users, n_shoes, n_interactions, n_recommendations,
+        n_similarities, n_segment_recommendations, n_pruned_runs), parameters and timings (seconds).
+    """
+    params = params_from(overrides)
+    clock = _Stopwatch()
+    _fail_abandoned(db)
+    run_id = _start_run(db, params)
+    _checkpoint("after_running_row")
+    try:
+        summary = _score_run(db, run_id, params, clock)
+    except BaseException as exc:
+        _mark_failed(db, run_id, exc)
+        raise
+    log.info(
+        "run %d complete: %d users x %d shoes (%d interactions) -> %d recommendations, %d similarities,"
+        " %d segment rows in %.1f s (%s)",
+        run_id,
+        summary["n_users"],
+        summary["n_shoes"],
+        summary["n_interactions"],
+        summary["n_recommendations"],
+        summary["n_similarities"],
+        summary["n_segment_recommendations"],
+        summary["timings"]["total"],
+        ", ".join(f"{k} {v:.1f}" for k, v in summary["timings"].items() if k != "total"),
+    )
+    return summary
+
+
+def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
+    with clock.stage("read"):
+        inputs = read_inputs(db)
+    n_users, n_shoes = inputs.strength.shape
+
+    with clock.stage("fit"):
+        features = model.item_features(inputs.shoe_fields, params["field_weights"])
+        fitted = model.fit(
+            inputs.strength,
+            features,
+            inputs.user_segment,
+            inputs.segments["usage_code"].to_numpy(),
+            factors=params["factors"],
+            n_iter=params["svd_iterations"],
+            cf_k=params["cf_k"],
+            popularity_blend=params["popularity_blend"],
+            segment_prior_users=params["segment_prior_users"],
+            random_state=params["seed"],
+        )
+    with clock.stage("similarities"):
+        sims = model.similar_items(fitted, params["similar_n"], params["similarity_content_weight"])
+        similarities = similarity_frame(run_id, inputs.shoe_ids, sims)
+    with clock.stage("segments"):
+        segment_index, segment_value = model.top_n(fitted.segment_scores.copy(), params["top_n"])
+        segment_rows = segment_frame(run_id, inputs.segments, inputs.shoe_ids, segment_index, segment_value)
+
+    n_recommendations = 0
+    batch_size = params["batch_size"]
+    with db.transaction():
+        with clock.stage("write"):
+            db.insert_df("shoe_similarities", similarities)
+            db.insert_df("segment_recommendations", segment_rows)
+        progress = tqdm(total=n_users, unit="user", desc=f"scoring run {run_id}", leave=False)
+        for start in range(0, n_users, batch_size):
+            stop = min(start + batch_size, n_users)
+            with clock.stage("score"):
+                recs = model.recommend(
+                    fitted,
+                    inputs.strength[start:stop],
+                    inputs.user_segment[start:stop],
+                    params["top_n"],
+                    exclude=inputs.purchased[start:stop],
+                )
+                frame = recommendation_frame(run_id, inputs.user_ids[start:stop], inputs.shoe_ids, recs)
+            with clock.stage("write"):
+                n_recommendations += db.insert_df("recommendations", frame)
+            progress.update(stop - start)
+            if start == 0:
+                _checkpoint("mid_recommendations")
+        progress.close()
+        with clock.stage("publish"):
+            parameters = {**params, "factors_used": int(fitted.item_factors.shape[1])}
+            counts = {
+                "n_users": n_users,
+                "n_shoes": n_shoes,
+                "n_interactions": int(inputs.strength.nnz),
+                "n_recommendations": n_recommendations,
+            }
+            timings = {**clock.seconds, "total": clock.total()}
+            db.execute(
+                "update model_runs set status = 'complete', finished_at = ?, parameters = ?, n_users = ?,"
+                " n_shoes = ?, n_interactions = ?, n_recommendations = ?, timings = ? where run_id = ?",
+                [
+                    _now(),
+                    json.dumps(parameters, sort_keys=True),
+                    *counts.values(),
+                    json.dumps(timings, sort_keys=True),
+                    run_id,
+                ],
+            )
+            pruned = _prune(db, params["keep_runs"])
+            _checkpoint("before_commit")
+    timings = {**clock.seconds, "total": clock.total()}
+    return {
+        "run_id": run_id,
+        "status": "complete",
+        **counts,
+        "n_similarities": len(similarities),
+        "n_segment_recommendations": len(segment_rows),
+        "n_pruned_runs": pruned,
+        "reference_date": inputs.reference_date,
+        "parameters": parameters,
+        "timings": timings,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser():
+    parser = base_parser(__doc__)
+    for key, default in DEFAULT_PARAMS.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "field_weights":
+            shown = ",".join(f"{f}={w:g}" for f, w in default.items())
+            parser.add_argument(
+                flag,
+                type=parse_field_weights,
+                default=None,
+                metavar="F=W,...",
+                help=f"{PARAM_HELP[key]} (default: {shown})",
+            )
+        else:
+            parser.add_argument(
+                flag,
+                type=type(default),
+                default=None,
+                metavar=type(default).__name__.upper(),
+                help=f"{PARAM_HELP[key]} (default: {default})",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    overrides = {key: getattr(args, key) for key in DEFAULT_PARAMS}
+    try:
+        params = params_from(overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        with Database(args.db) as db:
+            summary = score(db, **params)
+    except DatabaseError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0 if summary["status"] == "complete" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

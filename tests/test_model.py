@@ -1,0 +1,323 @@
+"""The recommender's math on tiny matrices whose right answer is known (no database).
+
+The fixture is a checkerboard of three tastes: shoes 0-3 are running shoes of brand "swift", 4-7
+hiking boots of brand "summit", 8-11 formal shoes of brand "oxford"; every user touches three of
+the four shoes of one taste. Users of taste t have primary usage t (segment code = usage code).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from scripts import model
+
+TASTES = ("running", "hiking", "formal")
+BRANDS = ("swift", "summit", "oxford")
+PER_TASTE = 4
+N_USERS = 30
+
+
+def taste_of_shoe(shoe: int) -> int:
+    return shoe // PER_TASTE
+
+
+def checkerboard(n_users: int = N_USERS, seed: int = 0) -> sp.csr_matrix:
+    """User u has taste u % 3 and touched 3 of its 4 shoes, with strengths in [1, 2)."""
+    rng = np.random.default_rng(seed)
+    rows, cols, vals = [], [], []
+    for user in range(n_users):
+        taste = user % len(TASTES)
+        for shoe in rng.choice(PER_TASTE, 3, replace=False):
+            rows.append(user)
+            cols.append(taste * PER_TASTE + shoe)
+            vals.append(1.0 + rng.random())
+    shape = (n_users, len(TASTES) * PER_TASTE)
+    return sp.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
+
+
+def shoe_fields(extra: int = 0) -> dict[str, list[str]]:
+    """Attributes of the 12 checkerboard shoes, plus ``extra`` untouched running shoes of brand swift."""
+    tastes = [taste_of_shoe(j) for j in range(len(TASTES) * PER_TASTE)] + [0] * extra
+    return {
+        "brand": [BRANDS[t] for t in tastes],
+        "type": [TASTES[t] for t in tastes],
+        "material": ["mesh" if t == 0 else "leather" for t in tastes],
+        "color": ["black"] * len(tastes),
+        "name": [f"{BRANDS[t]} model {j}" for j, t in enumerate(tastes)],
+    }
+
+
+WEIGHTS = {"brand": 1.0, "type": 2.0, "material": 1.0, "color": 0.5, "name": 0.5}
+
+
+def segments_by_taste(n_users: int = N_USERS) -> tuple[np.ndarray, np.ndarray]:
+    """One segment per usage: user u is in segment u % 3, segment s has usage s."""
+    return np.arange(n_users) % len(TASTES), np.arange(len(TASTES))
+
+
+def fitted(R=None, extra_shoes: int = 0, **params) -> model.HybridModel:
+    R = checkerboard() if R is None else R
+    if extra_shoes:
+        R = sp.hstack([R, sp.csr_matrix((R.shape[0], extra_shoes), dtype=np.float32)]).tocsr()
+    X = model.item_features(shoe_fields(extra_shoes), WEIGHTS)
+    user_segment, segment_usage = segments_by_taste(R.shape[0])
+    params = {"factors": 3, "random_state": 0, **params}
+    return model.fit(R, X, user_segment, segment_usage, **params)
+
+
+def tastes(shoes) -> set[int]:
+    return {taste_of_shoe(j) for j in np.ravel(shoes) if 0 <= j < len(TASTES) * PER_TASTE} | (
+        {0} if any(j >= len(TASTES) * PER_TASTE for j in np.ravel(shoes)) else set()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# each part on its own ranks the user's taste first
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", [0, 1, 2, 7])
+def test_cf_alone_ranks_the_users_taste_first(user):
+    R = checkerboard()
+    Q, _ = model.item_factors(R, 3, random_state=0)
+    scores = model.cf_scores(R[user], Q)
+    best = np.argsort(-scores[0])[:PER_TASTE]
+    assert tastes(best) == {user % 3}
+
+
+@pytest.mark.parametrize("user", [0, 1, 2, 7])
+def test_content_alone_ranks_the_users_taste_first(user):
+    R = checkerboard()
+    X = model.item_features(shoe_fields(), WEIGHTS).toarray()
+    scores, norms = model.content_scores(R[user], X)
+    best = np.argsort(-scores[0])[:PER_TASTE]
+    assert tastes(best) == {user % 3}
+    # a cosine: at most 1, and the profile norm is that of the weighted sum of unit vectors
+    assert scores.max() <= 1 + 1e-6
+    profile = R[user].toarray() @ X
+    assert norms[0] == pytest.approx(np.linalg.norm(profile), rel=1e-5)
+
+
+@pytest.mark.parametrize("user", [0, 1, 2, 7])
+def test_hybrid_ranks_the_users_taste_first(user):
+    m = fitted()
+    R = checkerboard()
+    recs = model.recommend(m, R[user], np.array([user % 3]), PER_TASTE)
+    assert tastes(recs.index) == {user % 3}
+    # parts and weight are on their documented scales
+    assert np.all((recs.score >= 0) & (recs.score <= 1 + 1e-6))
+    assert np.all((recs.cf >= 0) & (recs.cf <= 1 + 1e-6))
+    assert recs.cf_weight[0] == pytest.approx(3 / (3 + 5))
+    np.testing.assert_allclose(
+        recs.score,
+        recs.cf_weight[:, None] * recs.cf + (1 - recs.cf_weight[:, None]) * recs.content,
+        rtol=1e-5,
+    )
+
+
+def test_no_factors_leaves_content_only():
+    """With an empty interaction matrix the SVD has no factors and CF contributes nothing."""
+    R = sp.csr_matrix((4, 12), dtype=np.float32)
+    Q, s = model.item_factors(R, 3)
+    assert Q.shape == (12, 0) and s.shape == (0,)
+    assert not model.cf_scores(checkerboard()[:2], Q).any()
+
+
+# ---------------------------------------------------------------------------------------------
+# cold start and new shoes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("segment", [0, 1, 2])
+def test_new_user_gets_the_shoes_of_their_segment(segment):
+    m = fitted()
+    no_history = sp.csr_matrix((1, 12), dtype=np.float32)
+    recs = model.recommend(m, no_history, np.array([segment]), PER_TASTE)
+    # a brand-new 'running' user (segment 0) gets the running shoes, and so on
+    assert tastes(recs.index) == {segment}
+    # no CF part, no personal reason: it comes from the segment
+    assert recs.cf_weight[0] == 0
+    assert np.isnan(recs.cf).all()
+    assert (recs.reason == -1).all()
+    np.testing.assert_allclose(recs.score, recs.content)
+
+
+def test_new_shoe_reaches_a_matching_user_through_content():
+    """Shoe 12 is a swift running shoe nobody touched: a running fan gets it in their top 2."""
+    m = fitted(extra_shoes=1)
+    R = sp.hstack([checkerboard(), sp.csr_matrix((N_USERS, 1), dtype=np.float32)]).tocsr()
+    user = 0  # taste running: touched three of shoes 0-3
+    assert not m.item_factors[12].any(), "the new shoe has no CF factors"
+    # the three shoes they touched are bought: two running shoes are left, the old and the new one
+    recs = model.recommend(m, R[user], np.array([0]), 2, exclude=R[user])
+    untouched_running = set(range(PER_TASTE)) - set(R[user].indices)
+    assert set(recs.index[0]) == untouched_running | {12}
+    # and a brand-new running user sees it too (content of the popular shoes)
+    cold = model.recommend(m, sp.csr_matrix((1, 13), dtype=np.float32), np.array([0]), 5)
+    assert 12 in cold.index[0]
+
+
+def test_cf_weight_grows_with_history():
+    w = model.cf_weights(np.array([0, 1, 5, 45]), k=5)
+    np.testing.assert_allclose(w, [0, 1 / 6, 0.5, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(model.cf_weights(np.array([0, 1, 9]), k=0), [0, 1, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# bought shoes, determinism, folding in, batching
+# ---------------------------------------------------------------------------------------------
+
+
+def test_purchased_shoes_never_appear():
+    rng = np.random.default_rng(3)
+    R = sp.random(40, 12, density=0.3, random_state=4, format="csr", dtype=np.float32)
+    m = fitted(R)
+    bought = sp.random(40, 12, density=0.5, random_state=5, format="csr", dtype=np.float32)
+    recs = model.recommend(m, R, rng.integers(0, 3, 40), 12, exclude=bought)
+    for user in range(40):
+        shown = set(recs.index[user][recs.index[user] >= 0])
+        assert not shown & set(bought[user].indices)
+        # everything not bought is still there (n = all shoes)
+        assert len(shown) == 12 - bought[user].nnz
+
+
+def test_fixed_random_state_is_deterministic():
+    a, b = fitted(random_state=7), fitted(random_state=7)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    R = checkerboard()
+    ra = model.recommend(a, R, segments_by_taste()[0], 5)
+    rb = model.recommend(b, R, segments_by_taste()[0], 5)
+    np.testing.assert_array_equal(ra.index, rb.index)
+    np.testing.assert_array_equal(ra.score, rb.score)
+
+
+def test_cf_projects_a_user_not_in_the_fit():
+    R = checkerboard()
+    Q, _ = model.item_factors(R[3:], 3, random_state=0)  # users 0-2 left out of the fit
+    for user in range(3):
+        scores = model.cf_scores(R[user], Q)
+        # r Q Q^T by hand, and the user's taste first
+        np.testing.assert_allclose(scores[0], R[user].toarray()[0] @ Q @ Q.T, rtol=1e-5, atol=1e-6)
+        assert tastes(np.argsort(-scores[0])[:PER_TASTE]) == {user % 3}
+
+
+def test_batches_give_the_same_result_as_one_batch():
+    R = checkerboard()
+    m = fitted()
+    segment = segments_by_taste()[0]
+    exclude = sp.csr_matrix(R.multiply(R > 1.5))
+    whole = model.recommend(m, R, segment, 6, exclude=exclude)
+    parts = [
+        model.recommend(m, R[i : i + 7], segment[i : i + 7], 6, exclude=exclude[i : i + 7])
+        for i in range(0, 30, 7)
+    ]
+    for field in ("index", "score", "cf", "content", "cf_weight", "reason"):
+        np.testing.assert_array_equal(
+            getattr(whole, field), np.concatenate([getattr(p, field) for p in parts])
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the building blocks, on hand-computed values
+# ---------------------------------------------------------------------------------------------
+
+
+def test_minmax_rows_on_hand_values():
+    S = np.array([[1, 2, 3], [5, 5, 5], [-1, 0, 1], [0, 0, 4]], dtype=np.float32)
+    low, scale = model.minmax_rows(S)
+    np.testing.assert_allclose(S, [[0, 0.5, 1], [0, 0, 0], [0, 0.5, 1], [0, 0, 1]])
+    np.testing.assert_allclose(low, [1, 5, -1, 0])
+    np.testing.assert_allclose(scale, [0.5, 0, 0.5, 0.25])
+
+
+def test_blend_on_hand_values():
+    cf = np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+    content = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(model.blend(cf, content, np.array([0.25, 1.0])), [[0.25, 0.75], [0.5, 0.5]])
+
+
+def test_top_n_matches_a_full_sort():
+    rng = np.random.default_rng(11)
+    scores = rng.random((50, 200)).astype(np.float32)
+    index, value = model.top_n(scores.copy(), 10)
+    expected = np.argsort(-scores, axis=1)[:, :10]
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_array_equal(value, np.take_along_axis(scores, expected, axis=1))
+
+
+def test_top_n_orders_ties_by_column_and_pads_excluded():
+    scores = np.array([[1, 3, 3, 2], [5, 5, 5, 5]], dtype=np.float32)
+    exclude = sp.csr_matrix(np.array([[0, 0, 0, 0], [1, 1, 0, 1]]))
+    index, value = model.top_n(scores, 3, exclude)
+    np.testing.assert_array_equal(index, [[1, 2, 3], [2, -1, -1]])
+    assert value[1, 0] == 5 and np.isneginf(value[1, 1:]).all()
+
+
+def test_field_weights_decide_which_shared_attribute_counts_more():
+    fields = {
+        "brand": ["a", "a", "b", "c", "d"],
+        "type": ["run", "walk", "run", "hike", "trail"],
+    }
+    by_type = model.item_features(fields, {"brand": 1, "type": 3}).toarray()
+    by_brand = model.item_features(fields, {"brand": 3, "type": 1}).toarray()
+    # shoe 0 shares its brand with shoe 1 and its type with shoe 2 (equally rare values)
+    assert by_type[0] @ by_type[2] > by_type[0] @ by_type[1]
+    assert by_brand[0] @ by_brand[1] > by_brand[0] @ by_brand[2]
+    # unit rows; a zero weight drops the field
+    np.testing.assert_allclose(np.linalg.norm(by_type, axis=1), 1, rtol=1e-6)
+    only_brand = model.item_features(fields, {"brand": 1, "type": 0}).toarray()
+    assert only_brand[0] @ only_brand[2] == 0
+
+
+def test_rare_values_count_more_than_common_ones():
+    # 0 and 1 share only the rare brand (2 of 5 shoes); 1 and 2 share only white (4 of 5 shoes)
+    fields = {
+        "brand": ["rare", "rare", "x", "y", "z"],
+        "color": ["black", "white", "white", "white", "white"],
+    }
+    X = model.item_features(fields, {"brand": 1, "color": 1}).toarray()
+    assert X[0] @ X[1] > X[1] @ X[2] > 0
+
+
+def test_segment_popularity_backs_off_by_hand():
+    # 3 shoes; segment 0 (usage 0) has two users, segment 1 (usage 0) none, segment 2 (usage 1) one
+    R = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 2], [0, 0, 0]], dtype=np.float32))
+    user_segment = np.array([0, 0, 2, 1])
+    segment_usage = np.array([0, 0, 1])
+    p = model.segment_popularity(R, user_segment, segment_usage, prior_users=1.0)
+    # votes: u0 (1, 0, 0), u1 (.5, .5, 0), u2 (0, 0, 1); global mean of 3 voters
+    p_global = np.array([1.5, 0.5, 1.0]) / 3
+    p_usage0 = (np.array([1.5, 0.5, 0]) + p_global) / (2 + 1)
+    p_usage1 = (np.array([0, 0, 1.0]) + p_global) / (1 + 1)
+    np.testing.assert_allclose(p[0], (np.array([1.5, 0.5, 0]) + p_usage0) / 3)
+    np.testing.assert_allclose(p[1], p_usage0)  # nobody in it: its usage
+    np.testing.assert_allclose(p[2], (np.array([0, 0, 1.0]) + p_usage1) / 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1)
+
+
+def test_reason_is_the_history_shoe_behind_each_pick():
+    m = fitted()
+    # one running shoe (1) and one hiking boot (5), equally strong
+    R = sp.csr_matrix(([1.0, 1.0], ([0, 0], [1, 5])), shape=(1, 12), dtype=np.float32)
+    recs = model.recommend(m, R, np.array([0]), 8)
+    picked = {taste_of_shoe(shoe): reason for shoe, reason in zip(recs.index[0], recs.reason[0], strict=True)}
+    assert {0, 1} <= set(picked)
+    for shoe, reason in zip(recs.index[0], recs.reason[0], strict=True):
+        assert reason in (1, 5)
+        if taste_of_shoe(shoe) == 0:
+            assert reason == 1, f"running shoe {shoe} explained by {reason}"
+        if taste_of_shoe(shoe) == 1:
+            assert reason == 5, f"hiking boot {shoe} explained by {reason}"
+
+
+def test_similar_items_share_taste_and_exclude_themselves():
+    m = fitted()
+    sims = model.similar_items(m, 3, content_weight=0.5)
+    assert sims.index.shape == (12, 3)
+    for shoe in range(12):
+        assert shoe not in sims.index[shoe]
+        assert tastes(sims.index[shoe]) == {taste_of_shoe(shoe)}
+    np.testing.assert_allclose(sims.similarity, 0.5 * sims.content + 0.5 * sims.cf, rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(sims.similarity, axis=1) <= 1e-6)

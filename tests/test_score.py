@@ -1,0 +1,297 @@
+"""The scoring step on both engines: every user gets a list, and runs are published atomically.
+
+A tiny known data set: running fans (users 1-6) and hikers (7-10) who view, wishlist and buy shoes
+of their kind, user 11 (running) and 12 (hiking, no age, no gender) without any history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from scripts import score as score_module
+from scripts.db import ROOT, Database
+from scripts.schema import create_schema
+from scripts.score import KILL_AT_ENV, KILL_STAGES, params_from, score
+
+SCORE_TABLES = ("recommendations", "shoe_similarities", "segment_recommendations")
+PARAMS = {"top_n": 3, "factors": 2, "similar_n": 2, "batch_size": 4}
+
+USERS = pd.DataFrame(
+    {
+        "user_id": range(1, 13),
+        "age": [25, 31, 45, 22, 38, 29, 52, 41, 35, 60, 27, None],
+        "gender": [
+            "female",
+            "male",
+            "female",
+            "male",
+            "female",
+            "male",
+            "female",
+            "male",
+            "female",
+            "male",
+            "female",
+            None,
+        ],
+        "primary_usage": ["running"] * 6 + ["hiking"] * 4 + ["running", "hiking"],
+    }
+)
+SHOES = pd.DataFrame(
+    {
+        "shoe_id": [101, 102, 103, 104, 201, 202, 203, 204],
+        "name": [
+            "Swift Pace",
+            "Swift Tempo",
+            "Swift Glide",
+            "Swift Nova",
+            "Summit Ridge",
+            "Summit Peak",
+            "Summit Trail",
+            "Summit Alp",
+        ],
+        "brand": ["swift"] * 4 + ["summit"] * 4,
+        "type": ["running"] * 4 + ["hiking"] * 4,
+        "material": ["mesh"] * 4 + ["leather"] * 4,
+        "color": ["black", "red", "blue", "white", "brown", "green", "black", "grey"],
+        "price": [120.0, 130.0, 110.0, 150.0, 180.0, 200.0, 160.0, 210.0],
+        "care_instructions": [None] * 8,
+        "lifespan_days": [500] * 4 + [900] * 4,
+    }
+)
+
+
+def interactions() -> pd.DataFrame:
+    day = dt.datetime(2024, 5, 1, 12, 0)
+    rows = []
+    for user in range(1, 11):
+        shoes = [101, 102, 103] if user <= 6 else [201, 202, 203]
+        for k, shoe in enumerate(shoes):
+            rows.append((user, shoe, "view", day + dt.timedelta(days=user + k)))
+        rows.append((user, shoes[user % 3], "add_to_wishlist", day + dt.timedelta(days=20 + user)))
+        rows.append((user, shoes[(user + 1) % 3], "purchase", day + dt.timedelta(days=30 + user)))
+    return pd.DataFrame(rows, columns=["user_id", "shoe_id", "interaction_type", "occurred_at"])
+
+
+def load_tiny(db: Database) -> None:
+    create_schema(db)
+    db.insert_df("users", USERS.astype({"age": "Int64"}))
+    db.insert_df("shoes", SHOES)
+    db.insert_df("interactions", interactions())
+
+
+def rows_of_run(db: Database, run_id: int) -> int:
+    return sum(
+        db.scalar(f"select count(*) from {table} where run_id = ?", [run_id]) for table in SCORE_TABLES
+    )
+
+
+def latest_complete(db: Database):
+    return db.scalar("select max(run_id) from model_runs where status = 'complete'")
+
+
+# ---------------------------------------------------------------------------------------------
+# a run
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_user_gets_a_top_n_without_bought_shoes(db):
+    load_tiny(db)
+    summary = score(db, **PARAMS)
+    assert summary["status"] == "complete" and summary["n_users"] == 12 and summary["n_shoes"] == 8
+    counts = db.query("select user_id, count(*), min(rank), max(rank) from recommendations group by user_id")
+    assert sorted(counts) == [(user, 3, 1, 3) for user in range(1, 13)]
+    bought = db.query(
+        "select count(*) from recommendations as recs inner join interactions"
+        " on recs.user_id = interactions.user_id and recs.shoe_id = interactions.shoe_id"
+        " where interactions.interaction_type = 'purchase'"
+    )
+    assert bought == [(0,)]
+    assert summary["n_recommendations"] == 36
+
+
+def test_users_get_their_kind_and_new_users_their_segment(db):
+    load_tiny(db)
+    score(db, **PARAMS)
+    first = dict(db.query("select user_id, shoe_id from recommendations where rank = 1"))
+    for user in range(1, 13):
+        kind = "running" if user <= 6 or user == 11 else "hiking"
+        assert (first[user] < 200) == (kind == "running"), f"user {user} got {first[user]}"
+    # users without history: no CF part, no personal reason, weight 0
+    rows = db.query(
+        "select count(*) from recommendations where user_id in (11, 12)"
+        " and cf_score is null and reason_shoe_id is null and cf_weight = 0"
+    )
+    assert rows == [(6,)]
+    # users with history: every reason is a shoe they touched
+    foreign = db.query(
+        "select count(*) from recommendations as recs left join interactions"
+        " on recs.user_id = interactions.user_id and recs.reason_shoe_id = interactions.shoe_id"
+        " where recs.user_id <= 10 and (recs.reason_shoe_id is null or interactions.user_id is null)"
+    )
+    assert foreign == [(0,)]
+
+
+def test_run_row_records_parameters_counts_and_timings(db):
+    load_tiny(db)
+    summary = score(db, **PARAMS, cf_k=2.5, field_weights={"color": 0})
+    status, params, n_interactions, timings, finished, reference = db.query(
+        "select status, parameters, n_interactions, timings, finished_at, reference_date"
+        " from model_runs where run_id = ?",
+        [summary["run_id"]],
+    )[0]
+    assert status == "complete" and finished is not None and reference is not None
+    params = json.loads(params)
+    assert params["top_n"] == 3 and params["cf_k"] == 2.5 and params["field_weights"]["color"] == 0
+    assert params["field_weights"]["type"] == params_from()["field_weights"]["type"]
+    assert n_interactions == 30  # distinct (user, shoe) pairs
+    assert {"read", "fit", "score", "write", "total"} <= set(json.loads(timings))
+
+
+def test_segment_grid_and_similarities(db):
+    load_tiny(db)
+    score(db, **PARAMS)
+    # usages {running, hiking} x genders {female, male, unknown} x 7 bands + unknown, 3 shoes each
+    n_bands = db.scalar("select count(*) from age_bands") + 1
+    assert db.scalar("select count(*) from segment_recommendations") == 2 * 3 * n_bands * 3
+    first = dict(
+        ((usage, gender, band), shoe)
+        for usage, gender, band, shoe in db.query(
+            "select primary_usage, gender, age_band, shoe_id from segment_recommendations where rank = 1"
+        )
+    )
+    assert all((shoe < 200) == (usage == "running") for (usage, _, _), shoe in first.items())
+    # two neighbours per shoe, never itself, of the same kind
+    sims = db.query("select shoe_id, similar_shoe_id from shoe_similarities")
+    assert len(sims) == 8 * 2
+    assert all(shoe != other and (shoe < 200) == (other < 200) for shoe, other in sims)
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ValueError, match="unknown scoring parameter"):
+        params_from({"factorz": 3})
+    with pytest.raises(ValueError, match="popularity_blend"):
+        params_from({"popularity_blend": 2})
+    with pytest.raises(ValueError, match="unknown field"):
+        params_from({"field_weights": {"sole": 1}})
+    assert params_from({"top_n": None})["top_n"] == params_from()["top_n"]
+
+
+# ---------------------------------------------------------------------------------------------
+# publication
+# ---------------------------------------------------------------------------------------------
+
+
+def test_keep_runs_prunes_older_runs_and_their_rows(db):
+    load_tiny(db)
+    ids = [score(db, **PARAMS, keep_runs=2)["run_id"] for _ in range(3)]
+    assert [row[0] for row in db.query("select run_id from model_runs order by run_id")] == ids[1:]
+    assert rows_of_run(db, ids[0]) == 0
+    assert rows_of_run(db, ids[1]) > 0 and rows_of_run(db, ids[2]) > 0
+    assert latest_complete(db) == ids[2]
+
+
+def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
+    load_tiny(db)
+    first = score(db, **PARAMS)["run_id"]
+    before = rows_of_run(db, first)
+    real_insert = Database.insert_df
+    calls = []
+
+    def failing_insert(self, table, frame):
+        calls.append(table)
+        if table == "recommendations" and calls.count(table) == 2:
+            raise RuntimeError("disk full (simulated)")
+        return real_insert(self, table, frame)
+
+    monkeypatch.setattr(Database, "insert_df", failing_insert)
+    with pytest.raises(RuntimeError, match="disk full"):
+        score(db, **PARAMS)
+    monkeypatch.undo()
+    assert calls.count("recommendations") == 2, "the failure came after rows of the run were written"
+    assert latest_complete(db) == first
+    failed = first + 1
+    status, error = db.query("select status, error from model_runs where run_id = ?", [failed])[0]
+    assert status == "failed" and "disk full" in error
+    assert rows_of_run(db, failed) == 0
+    assert rows_of_run(db, first) == before
+    # and the next run publishes
+    assert score(db, **PARAMS)["run_id"] == failed + 1
+
+
+@pytest.mark.parametrize("stage", KILL_STAGES)
+def test_a_killed_run_leaves_the_previous_run(db_url, stage):
+    with Database(db_url) as db:
+        load_tiny(db)
+        first = score(db, **PARAMS)["run_id"]
+        before = rows_of_run(db, first)
+    env = {**os.environ, KILL_AT_ENV: stage}
+    args = [
+        sys.executable,
+        "-m",
+        "scripts.score",
+        "--db",
+        db_url,
+        "--top-n",
+        "3",
+        "--factors",
+        "2",
+        "--batch-size",
+        "4",
+    ]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    with Database(db_url) as db:
+        killed = first + 1
+        assert db.scalar("select status from model_runs where run_id = ?", [killed]) == "running"
+        assert latest_complete(db) == first
+        assert rows_of_run(db, killed) == 0
+        assert rows_of_run(db, first) == before
+        # the next run marks the dead one failed and publishes
+        summary = score(db, **PARAMS)
+        assert summary["run_id"] == killed + 1 and latest_complete(db) == killed + 1
+        assert db.scalar("select status from model_runs where run_id = ?", [killed]) == "failed"
+
+
+def test_command_line_runs_and_records_its_flags(db_url):
+    with Database(db_url) as db:
+        load_tiny(db)
+    args = [
+        sys.executable,
+        "-m",
+        "scripts.score",
+        "--db",
+        db_url,
+        "--top-n",
+        "2",
+        "--factors",
+        "2",
+        "--field-weights",
+        "name=0,color=0.25",
+    ]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "run 1 complete" in done.stderr
+    with Database(db_url) as db:
+        params = json.loads(db.scalar("select parameters from model_runs where status = 'complete'"))
+        assert (
+            params["top_n"] == 2
+            and params["field_weights"]["name"] == 0
+            and params["field_weights"]["color"] == 0.25
+        )
+        assert db.scalar("select max(rank) from recommendations") == 2
+
+
+def test_module_exposes_defaults_for_later_tuning():
+    # the evaluation step will store tuned values and pass them through params_from
+    tuned = params_from({"factors": 16, "cf_k": 1.0})
+    assert tuned["factors"] == 16 and tuned["cf_k"] == 1.0
+    assert score_module.DEFAULT_PARAMS["factors"] != 16 or score_module.DEFAULT_PARAMS["cf_k"] != 1.0
