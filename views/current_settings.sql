@@ -3,8 +3,10 @@
 
 create view current_settings as
 
+-- settings_id = 1 is the only row the table allows; saying so lets PostgreSQL plan for one row
+-- (a one-row table is never auto-analysed, and unanalysed it is guessed at ~1,000 rows)
 with settings_row as (
-    select * from settings
+    select * from settings where settings_id = 1
 )
 
 select

@@ -1,5 +1,6 @@
 -- zero or one row: the newest scoring run (model_runs) with status 'complete', the run every score view
--- reads; running and failed runs are never shown. Newest = latest started_at, then highest run_id.
+-- reads; running and failed runs are never shown. Newest = highest run_id (the scorer numbers runs
+-- max + 1, and keeps the latest complete runs by run_id too).
 
 create view latest_model_run as
 
@@ -33,7 +34,7 @@ ranked as (
         n_interactions,
         n_recommendations,
         timings,
-        row_number() over (order by started_at desc, run_id desc) as recency
+        row_number() over (order by run_id desc) as recency
     from complete_runs
 )
 
@@ -56,7 +57,7 @@ select
 from ranked
 where recency = 1;
 
-comment on view latest_model_run is 'The newest complete scoring run (zero or one row); the recommendation views read its run_id.';
+comment on view latest_model_run is 'The newest (highest run_id) complete scoring run, zero or one row; the recommendation views read its run_id.';
 comment on column latest_model_run.parameters is 'Every parameter of the run, as JSON text.';
 comment on column latest_model_run.timings is 'Seconds per stage, as JSON text.';
 comment on column latest_model_run.duration_seconds is 'finished_at - started_at in seconds (to the millisecond).';
