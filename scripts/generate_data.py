@@ -1,0 +1,1141 @@
+"""Generate a seeded synthetic data set in the data contract: users.csv, shoes.csv, interactions.csv.
+
+    python -m scripts.generate_data [--out data] [--users 2000] [--shoes 300] [--interactions N]
+                                    [--seed 42] [--end-date 2026-06-30] [--months 18] [--workers N]
+
+The defaults reproduce the bundled data in data/ byte for byte; the same arguments always write the
+same bytes (no clock, no global random state: one numpy Generator seeded by --seed).
+
+The world it simulates has the structure evaluation needs:
+
+- shoes: 14 brands (some lean to certain types, three price tiers), 11 types, 10 materials (two of
+  them, cork and wool, without a care schedule), colours in four families; lifespan and care
+  instructions depend on type and material; a release date each (most before the window, some in
+  it, some in its last tenth); about 3% are never shown to anyone (cold shoes);
+- users: primary usage, gender and age band (the last two possibly unknown) form a segment with
+  preferences over types, materials, brands and colours; each user adds a personal taste (favourite
+  brands, a colour family, price sensitivity, a latent taste vector shared with the shoes) on top,
+  and a global Zipf-like popularity skews everyone; each user joins at some date (some in the last
+  fifth of the window: the cold users of a time split) and 5-10% never interact at all;
+- a funnel: sessions of views, wishlists mostly of viewed shoes, purchases mostly (>= 80%) of shoes
+  viewed or wishlisted earlier, about 100 : 15 : 5, plus a few re-purchases of a worn-out shoe; all
+  timestamps within the window (about 18 months ending on --end-date, that day included), after the
+  user joined and after the shoe was released.
+
+Large sizes (e.g. --users 1000000 --shoes 5000) stream to disk user batch by user batch with
+vectorized numpy, in bounded memory, on every core (--workers); the files do not depend on how many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from scripts.cli import setup_logging
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USERS = 2000
+DEFAULT_SHOES = 300
+DEFAULT_SEED = 42
+DEFAULT_END_DATE = dt.date(2026, 6, 30)
+DEFAULT_MONTHS = 18
+INTERACTIONS_PER_USER = 22  # default --interactions = users * this
+
+FIRST_USER_ID = 1
+FIRST_SHOE_ID = 1001  # ids are not row numbers: code that confuses the two fails on this data
+
+INTERACTION_TYPES = ("view", "add_to_wishlist", "purchase")  # codes 0, 1, 2 (also the funnel order)
+VIEW, WISHLIST, PURCHASE = 0, 1, 2
+WISHLISTS_PER_VIEW = 0.15
+PURCHASES_PER_VIEW = 0.05
+DIRECT_WISHLIST_SHARE = 0.08  # wishlisted without a view of the shoe before
+DIRECT_PURCHASE_SHARE = 0.12  # bought without a view or wishlist before (e.g. in a shop)
+NO_INTERACTION_USER_SHARE = 0.04
+UNLISTED_SHOE_SHARE = 0.03
+
+USERS_HEADER = ("user_id", "age", "gender", "primary_usage")
+SHOES_HEADER = (
+    "shoe_id", "name", "brand", "type", "material", "color", "price", "care_instructions", "lifespan_days",
+)  # fmt: skip
+INTERACTIONS_HEADER = ("user_id", "shoe_id", "interaction_type", "timestamp")
+
+DAY = 86_400
+
+# ------------------------------------------------------------------------------------------------
+# The simulated world. These are the generator's own assumptions, not settings of the system.
+# ------------------------------------------------------------------------------------------------
+
+USAGES = ("running", "walking", "casual", "hiking", "training", "basketball", "formal")
+USAGE_SHARE = (0.20, 0.21, 0.28, 0.09, 0.10, 0.06, 0.06)
+# how fast each usage wears shoes out (same idea as wear_factors in sql/defaults.sql)
+USAGE_WEAR = (1.0, 0.7, 0.6, 0.8, 0.9, 0.9, 0.5)
+USAGE_AGE = ((36, 11), (52, 14), (37, 14), (42, 12), (31, 9), (24, 8), (45, 12))  # mean, sd
+USAGE_MALE_SHARE = (0.48, 0.42, 0.45, 0.55, 0.52, 0.72, 0.58)
+
+GENDERS = ("female", "male", "non-binary", "")  # "" = not given
+NONBINARY_SHARE = 0.02
+NO_GENDER_SHARE = 0.05
+NO_AGE_SHARE = 0.05
+AGE_BAND_EDGES = (18, 25, 35, 45, 55, 65)  # bands: <18, 18-24, 25-34, 35-44, 45-54, 55-64, 65+
+
+TYPES = (
+    "running", "trail running", "walking", "sneaker", "hiking boot", "basketball", "training",
+    "oxford", "loafer", "sandal", "chelsea boot",
+)  # fmt: skip
+T = {name: i for i, name in enumerate(TYPES)}
+
+# relative appeal of each type to each usage (rows: USAGES; columns: TYPES)
+# fmt: off
+USAGE_TYPE_APPEAL = np.array([
+    #  run  trail  walk  snkr  hike  bball train  oxf  loaf  sand  chel
+    [4.0,  2.0,  0.8,  1.0,  0.3,  0.3,  1.5,  0.1,  0.2,  0.6,  0.2],  # running
+    [1.2,  0.6,  4.0,  1.5,  0.6,  0.1,  0.4,  0.3,  1.2,  1.5,  0.5],  # walking
+    [0.6,  0.2,  1.5,  4.0,  0.3,  0.6,  0.4,  0.5,  1.5,  2.0,  1.2],  # casual
+    [0.4,  2.5,  1.0,  0.5,  4.0,  0.1,  0.3,  0.1,  0.2,  1.2,  0.6],  # hiking
+    [1.5,  0.6,  0.3,  1.0,  0.2,  1.0,  4.0,  0.1,  0.1,  0.4,  0.1],  # training
+    [0.6,  0.1,  0.2,  2.0,  0.1,  4.0,  1.5,  0.1,  0.1,  0.8,  0.1],  # basketball
+    [0.1,  0.1,  0.8,  0.8,  0.1,  0.1,  0.1,  4.0,  3.0,  0.3,  2.5],  # formal
+])
+# fmt: on
+# additive log-appeal of types by gender (rows: GENDERS) and by age band (rows: unknown, then bands)
+GENDER_TYPE_LOG = np.zeros((len(GENDERS), len(TYPES)))
+GENDER_TYPE_LOG[0, [T["sandal"], T["loafer"], T["walking"]]] = 0.3
+GENDER_TYPE_LOG[0, [T["basketball"], T["oxford"]]] = -0.4
+GENDER_TYPE_LOG[1, [T["basketball"], T["oxford"], T["hiking boot"]]] = 0.3
+GENDER_TYPE_LOG[1, [T["sandal"], T["loafer"]]] = -0.3
+AGE_TYPE_LOG = np.zeros((1 + len(AGE_BAND_EDGES) + 1, len(TYPES)))
+AGE_TYPE_LOG[1:3, [T["sneaker"], T["basketball"]]] = 0.5  # under 25
+AGE_TYPE_LOG[1:3, [T["oxford"], T["loafer"], T["walking"], T["chelsea boot"]]] = -0.6
+AGE_TYPE_LOG[5:7, [T["walking"], T["loafer"]]] = 0.4  # 45-64
+AGE_TYPE_LOG[5:7, [T["basketball"]]] = -0.6
+AGE_TYPE_LOG[7, [T["walking"]]] = 0.9  # 65+
+AGE_TYPE_LOG[7, [T["loafer"]]] = 0.5
+AGE_TYPE_LOG[7, [T["basketball"], T["trail running"], T["sneaker"]]] = -0.8
+
+MATERIALS = ("leather", "suede", "mesh", "canvas", "knit", "synthetic", "gore-tex", "rubber", "cork", "wool")
+M = {name: i for i, name in enumerate(MATERIALS)}
+# material mix of each type (rows: TYPES)
+TYPE_MATERIALS = {
+    "running": {"mesh": 0.55, "knit": 0.30, "synthetic": 0.15},
+    "trail running": {"mesh": 0.35, "gore-tex": 0.35, "synthetic": 0.30},
+    "walking": {"mesh": 0.30, "leather": 0.30, "synthetic": 0.20, "knit": 0.12, "wool": 0.08},
+    "sneaker": {
+        "leather": 0.30,
+        "canvas": 0.30,
+        "suede": 0.18,
+        "knit": 0.10,
+        "synthetic": 0.06,
+        "wool": 0.06,
+    },  # fmt: skip
+    "hiking boot": {"gore-tex": 0.45, "leather": 0.35, "suede": 0.20},
+    "basketball": {"synthetic": 0.50, "leather": 0.30, "knit": 0.20},
+    "training": {"mesh": 0.40, "synthetic": 0.35, "knit": 0.25},
+    "oxford": {"leather": 0.85, "suede": 0.15},
+    "loafer": {"leather": 0.60, "suede": 0.35, "wool": 0.05},
+    "sandal": {"rubber": 0.40, "leather": 0.25, "cork": 0.25, "synthetic": 0.10},
+    "chelsea boot": {"leather": 0.60, "suede": 0.40},
+}
+# additive log-appeal of materials by usage (rows: USAGES) and for young (< 25) and older (55+) users
+USAGE_MATERIAL_LOG = np.zeros((len(USAGES), len(MATERIALS)))
+USAGE_MATERIAL_LOG[0, [M["mesh"], M["knit"]]] = 0.4
+USAGE_MATERIAL_LOG[1, [M["leather"], M["gore-tex"]]] = 0.3
+USAGE_MATERIAL_LOG[2, [M["canvas"], M["suede"], M["wool"]]] = 0.4
+USAGE_MATERIAL_LOG[3, [M["gore-tex"]]] = 0.9
+USAGE_MATERIAL_LOG[3, [M["canvas"], M["knit"]]] = -0.6
+USAGE_MATERIAL_LOG[4, [M["synthetic"], M["mesh"]]] = 0.3
+USAGE_MATERIAL_LOG[6, [M["leather"]]] = 0.8
+USAGE_MATERIAL_LOG[6, [M["synthetic"], M["mesh"], M["canvas"]]] = -0.8
+YOUNG_MATERIAL_LOG = np.zeros(len(MATERIALS))
+YOUNG_MATERIAL_LOG[[M["knit"], M["canvas"]]] = 0.4
+YOUNG_MATERIAL_LOG[M["leather"]] = -0.3
+OLDER_MATERIAL_LOG = np.zeros(len(MATERIALS))
+OLDER_MATERIAL_LOG[M["leather"]] = 0.4
+OLDER_MATERIAL_LOG[[M["knit"], M["canvas"]]] = -0.3
+
+# brand: (catalogue share, price tier multiplier, the types it leans to)
+BRANDS = {
+    "Aurora": (1.2, 1.0, ("running", "trail running", "training")),
+    "Stridewell": (1.0, 1.0, ("walking", "running", "sneaker")),
+    "Northpeak": (1.0, 1.45, ("hiking boot", "trail running", "chelsea boot")),
+    "Velox": (1.0, 1.35, ("running", "training", "basketball")),
+    "Harbor & Finch": (0.8, 1.5, ("oxford", "loafer", "chelsea boot")),
+    "Kestrel": (1.0, 1.0, ("sneaker", "basketball")),
+    "Urbanite": (1.3, 0.65, ("sneaker", "walking", "sandal")),
+    "Summit Trail Co.": (0.8, 1.0, ("hiking boot", "trail running", "sandal")),
+    "Courtside": (0.8, 1.0, ("basketball", "sneaker", "training")),
+    "Élan Atelier": (0.6, 1.7, ("oxford", "loafer")),
+    "Pacer": (1.2, 0.65, ("running", "training", "walking")),
+    "Driftwood": (0.9, 0.7, ("sandal", "sneaker", "loafer")),
+    "Ironclad": (0.8, 1.0, ("training", "hiking boot", "chelsea boot")),
+    "Lumen": (1.0, 1.0, ("sneaker", "running", "walking")),
+}
+BRAND_NAMES = tuple(BRANDS)
+OFF_TYPE_WEIGHT = 0.04  # a brand's weight for a type it does not lean to
+
+TYPE_BASE_PRICE = (125, 140, 105, 85, 175, 135, 95, 165, 140, 55, 170)
+MATERIAL_PRICE = {"leather": 1.15, "suede": 1.1, "gore-tex": 1.2, "wool": 1.1, "cork": 1.0, "canvas": 0.8}
+TYPE_LIFESPAN_DAYS = (420, 400, 650, 560, 1050, 430, 480, 1000, 850, 420, 950)
+MATERIAL_LIFESPAN = {
+    "leather": 1.2, "suede": 0.9, "mesh": 0.85, "canvas": 0.8, "knit": 0.85, "synthetic": 1.0,
+    "gore-tex": 1.1, "rubber": 1.05, "cork": 0.9, "wool": 0.75,
+}  # fmt: skip
+
+COLOR_FAMILIES = ("neutral", "earth", "cool", "bright")
+COLORS = {  # colour: its family (index into COLOR_FAMILIES)
+    "black": 0, "white": 0, "grey": 0,
+    "brown": 1, "tan": 1, "beige": 1, "olive": 1, "burgundy": 1,
+    "navy": 2, "blue": 2, "green": 2,
+    "red": 3, "orange": 3, "yellow": 3, "pink": 3, "multicolor": 3,
+}  # fmt: skip
+COLOR_NAMES = tuple(COLORS)
+# colour mix by kind of shoe (relative weights)
+_SPORT_COLORS = {
+    "black": 18, "white": 14, "grey": 12, "navy": 8, "blue": 10, "red": 8, "green": 5, "orange": 6,
+    "yellow": 4, "pink": 5, "multicolor": 10,
+}  # fmt: skip
+_CASUAL_COLORS = {
+    "white": 25, "black": 20, "grey": 10, "navy": 10, "beige": 10, "red": 5, "green": 5, "pink": 5,
+    "multicolor": 6, "olive": 4,
+}  # fmt: skip
+_FORMAL_COLORS = {"black": 40, "brown": 35, "tan": 13, "navy": 5, "burgundy": 7}
+_BOOT_COLORS = {"brown": 30, "olive": 15, "grey": 20, "black": 20, "tan": 15}
+_SANDAL_COLORS = {"black": 30, "brown": 25, "tan": 20, "beige": 15, "white": 10}
+TYPE_COLORS = {
+    "running": _SPORT_COLORS, "trail running": _SPORT_COLORS, "walking": _CASUAL_COLORS,
+    "sneaker": _CASUAL_COLORS, "hiking boot": _BOOT_COLORS, "basketball": _SPORT_COLORS,
+    "training": _SPORT_COLORS, "oxford": _FORMAL_COLORS, "loafer": _FORMAL_COLORS,
+    "sandal": _SANDAL_COLORS, "chelsea boot": _BOOT_COLORS,
+}  # fmt: skip
+
+MODEL_WORDS = (
+    "Zephyr", "Nimbus", "Cirrus", "Tempo", "Vector", "Ridge", "Cascade", "Meridian", "Solstice",
+    "Equinox", "Orbit", "Comet", "Falcon", "Harrier", "Atlas", "Boreal", "Canyon", "Drift", "Ember",
+    "Flux", "Glide", "Horizon", "Ion", "Juniper", "Kinetic", "Lark", "Mistral", "Nova", "Onyx", "Pulse",
+    "Quill", "Rover", "Sierra", "Tundra", "Umbra", "Vale", "Wren", "Yonder", "Zenith", "Côte", "Fjäll",
+    "Alder", "Basalt", "Cobalt", "Dune", "Fable", "Granite", "Haven", "Summit", "Aspen", "Breeze",
+    "Crest", "Delta", "Ethos", "Fern", "Grove", "Halo", "Ivy", "Jet", "Keel",
+)  # fmt: skip
+TYPE_LABELS = {
+    "running": ("Runner", "Run", "Racer"),
+    "trail running": ("Trail Runner", "Trail"),
+    "walking": ("Walker", "Comfort Walk"),
+    "sneaker": ("Sneaker", "Low", "High-Top"),
+    "hiking boot": ("Hiker", "Mid Boot"),
+    "basketball": ("Court", "Hoops"),
+    "training": ("Trainer", "Cross Trainer"),
+    "oxford": ("Oxford", "Cap-Toe Oxford"),
+    "loafer": ("Loafer", "Penny Loafer"),
+    "sandal": ("Sandal", "Slide"),
+    "chelsea boot": ("Chelsea Boot",),
+}
+MATERIAL_SUFFIX = {
+    "gore-tex": " GTX", "knit": " Knit", "suede": " Suede", "canvas": " Canvas", "wool": " Wool",
+    "cork": " Cork",
+}  # fmt: skip
+
+CARE_TEXTS = {
+    "leather": (
+        "Wipe clean with a soft, damp cloth, let dry at room temperature and condition every few weeks.",
+        'Use a cream polish, not a "quick shine" sponge, and buff with a horsehair brush.',
+    ),
+    "suede": (
+        "Brush with a suede brush, always in one direction; spray with a suede protector before first wear.",
+        'Lift marks with a suede eraser. Let wet "fresh" stains dry before brushing, never rub them.',
+    ),
+    "mesh": (
+        "Remove insoles and laces, hand-wash in lukewarm water with mild soap, then air-dry.",
+        'Stuff with newspaper to dry; keep away from radiators and "hot air" dryers.',
+    ),
+    "canvas": (
+        "Brush off dry dirt, spot-clean with cold water and mild detergent, air-dry out of the sun.",
+        "Machine-washable on a cold, gentle cycle inside a laundry bag; wash the laces separately.",
+    ),
+    "knit": (
+        "Hand-wash in cold water with a wool-safe detergent, reshape and air-dry flat.",
+        'Pull snags back inside with a needle; never cut a "loose" thread.',
+    ),
+    "synthetic": (
+        "Wipe with a damp cloth and mild soap, rinse the soles, air-dry.",
+        "Clean the uppers with a soft brush and soapy water, then pat dry.",
+    ),
+    "gore-tex": (
+        'Rinse off mud with clean water, brush gently, and re-proof with a "membrane-safe" spray.',
+        "No fabric softener, no solvents: both clog the membrane.",
+    ),
+    "rubber": ("Rinse with fresh water after salt water or chlorine, and dry in the shade.",),
+    "cork": ("Keep the cork footbed dry, seal it twice a year with cork sealant, and never soak it.",),
+    "wool": ("Machine-wash on a cold wool cycle without the insoles, then air-dry away from heat.",),
+}
+TYPE_CARE_TIPS = {
+    "running": "Rotate two pairs, so the midsole foam can recover between runs.",
+    "trail running": "Knock out grit after every run, then let them dry, open, away from direct heat.",
+    "walking": "Air them out overnight, with the insoles out.",
+    "sneaker": "Clean the midsoles with a soft brush, and keep them out of the washing machine's dryer.",
+    "hiking boot": 'Re-wax the seams each season; loosen the laces fully before drying, "tongue" open.',
+    "basketball": "Wipe the outsole before you play, dust kills grip.",
+    "training": "Let them dry fully between sessions, sweat breaks down the foam.",
+    "oxford": 'Store with cedar shoe trees; polish "little and often".',
+    "loafer": 'Store with cedar shoe trees; polish "little and often".',
+    "sandal": "Keep them out of hot cars, the footbed can warp.",
+    "chelsea boot": "Clean the elastic gussets with a dry brush, and store them upright.",
+}
+
+# ------------------------------------------------------------------------------------------------
+# Catalogue and users
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Catalogue:
+    """The shoes, one array per attribute (row i is shoe_id FIRST_SHOE_ID + i)."""
+
+    shoe_id: np.ndarray
+    brand: np.ndarray  # index into BRAND_NAMES
+    type: np.ndarray  # index into TYPES
+    material: np.ndarray  # index into MATERIALS
+    color: np.ndarray  # index into COLOR_NAMES
+    price_cents: np.ndarray
+    lifespan_days: np.ndarray
+    released_at: np.ndarray  # epoch seconds
+    popularity_log: np.ndarray  # log of the global (Zipf-like) popularity; -inf for unlisted shoes
+    combo: np.ndarray  # index of the shoe's (type, material, brand, colour family) among combo_*
+    combo_type: np.ndarray
+    combo_material: np.ndarray
+    combo_brand: np.ndarray
+    combo_family: np.ndarray
+    factors: np.ndarray  # (shoes, LATENT_DIM + 1): latent taste vector, then log price standardized in type
+    names: list[str]
+    care: list[str]
+
+    def __post_init__(self):
+        self.factors_t = np.ascontiguousarray(self.factors.T)
+
+
+@dataclass
+class Users:
+    """The users, one array per attribute (row i is user_id FIRST_USER_ID + i)."""
+
+    user_id: np.ndarray
+    usage: np.ndarray  # index into USAGES
+    gender: np.ndarray  # index into GENDERS (3 = unknown)
+    age: np.ndarray  # years, -1 when unknown
+    age_band: np.ndarray  # 0 unknown, 1..7 the bands of AGE_BAND_EDGES
+    active_from: np.ndarray  # epoch seconds: the later of joining and the window start
+    expected_views: np.ndarray  # Poisson mean of the user's number of views (0 for never-active users)
+
+
+LATENT_DIM = 6
+LATENT_SCALE = 0.35  # weight of the latent taste (dot product of two N(0, I) vectors)
+CONVERSION_TASTE = 0.5  # how much more a liked shoe is wishlisted / bought: weight exp(this x logit)
+POPULARITY_EXPONENT = 0.7  # popularity of the shoe at popularity rank r ~ r ** -exponent
+
+
+def _choice(rng: np.random.Generator, n: int, weights) -> np.ndarray:
+    """``n`` indices drawn with the given (unnormalized) weights."""
+    p = np.asarray(weights, dtype=float)
+    return rng.choice(len(p), size=n, p=p / p.sum())
+
+
+def make_catalogue(rng: np.random.Generator, n: int, start: int, end: int) -> Catalogue:
+    """``n`` shoes with brand, type, material, colour, price, lifespan, release date, popularity."""
+    # brand, then a type the brand leans to
+    brand_share = np.array([BRANDS[b][0] for b in BRAND_NAMES])
+    brand = _choice(rng, n, brand_share)
+    brand_types = np.full((len(BRAND_NAMES), len(TYPES)), OFF_TYPE_WEIGHT)
+    for b, name in enumerate(BRAND_NAMES):
+        brand_types[b, [T[t] for t in BRANDS[name][2]]] = 1.0
+    brand_types /= brand_types.sum(axis=1, keepdims=True)
+    type_ = _inverse_cdf(rng, brand_types[brand])
+    # material and colour given the type
+    type_material = np.zeros((len(TYPES), len(MATERIALS)))
+    type_color = np.zeros((len(TYPES), len(COLOR_NAMES)))
+    for t, name in enumerate(TYPES):
+        for m, w in TYPE_MATERIALS[name].items():
+            type_material[t, M[m]] = w
+        for c, w in TYPE_COLORS[name].items():
+            type_color[t, COLOR_NAMES.index(c)] = w
+    type_material /= type_material.sum(axis=1, keepdims=True)
+    type_color /= type_color.sum(axis=1, keepdims=True)
+    material = _inverse_cdf(rng, type_material[type_])
+    color = _inverse_cdf(rng, type_color[type_])
+
+    # price: type base x brand tier x material x noise, ending in .99 or .95
+    tier = np.array([BRANDS[b][1] for b in BRAND_NAMES])
+    material_price = np.array([MATERIAL_PRICE.get(m, 1.0) for m in MATERIALS])
+    price = np.array(TYPE_BASE_PRICE)[type_] * tier[brand] * material_price[material]
+    price *= rng.lognormal(0.0, 0.15, n)
+    cents = np.maximum(np.round(price), 10).astype(np.int64) * 100 - np.where(rng.random(n) < 0.7, 1, 5)
+    # lifespan: type base x material x noise
+    material_life = np.array([MATERIAL_LIFESPAN[m] for m in MATERIALS])
+    lifespan = np.array(TYPE_LIFESPAN_DAYS)[type_] * material_life[material] * rng.lognormal(0.0, 0.12, n)
+    lifespan = np.maximum(np.round(lifespan), 60).astype(np.int64)
+
+    # release: 70% before the window (up to 3 years), 20% in its first 90%, 10% in its last 10%
+    span = end - start
+    kind = _choice(rng, n, (0.70, 0.20, 0.10))
+    low = np.select([kind == 0, kind == 1], [start - 3 * 365 * DAY, start], start + 0.9 * span)
+    high = np.select([kind == 0, kind == 1], [start, start + 0.9 * span], end)
+    released_at = (low + rng.random(n) * (high - low)).astype(np.int64)
+
+    # popularity: Zipf-like over a random order of the shoes; unlisted shoes are never shown
+    rank = rng.permutation(n) + 1
+    popularity_log = -POPULARITY_EXPONENT * np.log(rank)
+    unlisted = rng.permutation(n)[: int(round(UNLISTED_SHOE_SHARE * n))]
+    popularity_log[unlisted] = -np.inf
+
+    # log price standardized within type (price sensitivity acts among comparable shoes)
+    log_price = np.log(cents / 100.0)
+    price_z = np.zeros(n)
+    for t in np.unique(type_):
+        of_type = type_ == t
+        sd = log_price[of_type].std()
+        price_z[of_type] = (log_price[of_type] - log_price[of_type].mean()) / (sd if sd > 0 else 1.0)
+    latent = rng.standard_normal((n, LATENT_DIM))
+    # the distinct attribute combinations: user x combo is far smaller than user x shoe
+    family = np.array([COLORS[c] for c in COLOR_NAMES])[color]
+    combo_key = ((type_ * len(MATERIALS) + material) * len(BRAND_NAMES) + brand) * len(
+        COLOR_FAMILIES
+    ) + family
+    combo_keys, combo = np.unique(combo_key, return_inverse=True)
+
+    # names and care instructions (Python strings: the catalogue is small)
+    model = rng.integers(0, len(MODEL_WORDS), n)
+    label_pick = rng.random(n)
+    version = np.where(rng.random(n) < 0.3, rng.integers(2, 6, n), 0)
+    care_pick = rng.random(n)
+    tip_mode = _choice(rng, n, (0.45, 0.30, 0.25))  # no tip, tip on the same line, tip on a new line
+    names, care = [], []
+    for i in range(n):
+        type_name, material_name = TYPES[type_[i]], MATERIALS[material[i]]
+        labels = TYPE_LABELS[type_name]
+        name = f"{BRAND_NAMES[brand[i]]} {MODEL_WORDS[model[i]]} {labels[int(label_pick[i] * len(labels))]}"
+        name += MATERIAL_SUFFIX.get(material_name, "")
+        names.append(name + (f" {version[i]}" if version[i] else ""))
+        texts = CARE_TEXTS[material_name]
+        text = texts[int(care_pick[i] * len(texts))]
+        tip = TYPE_CARE_TIPS[type_name]
+        care.append((text, f"{text} {tip}", f"{text}\n{tip}")[tip_mode[i]])
+    return Catalogue(
+        shoe_id=FIRST_SHOE_ID + np.arange(n, dtype=np.int64),
+        brand=brand,
+        type=type_,
+        material=material,
+        color=color,
+        price_cents=cents,
+        lifespan_days=lifespan,
+        released_at=released_at,
+        popularity_log=popularity_log,
+        combo=combo,
+        combo_type=combo_keys // (len(COLOR_FAMILIES) * len(BRAND_NAMES) * len(MATERIALS)),
+        combo_material=combo_keys // (len(COLOR_FAMILIES) * len(BRAND_NAMES)) % len(MATERIALS),
+        combo_brand=combo_keys // len(COLOR_FAMILIES) % len(BRAND_NAMES),
+        combo_family=combo_keys % len(COLOR_FAMILIES),
+        factors=np.column_stack((latent, price_z)),
+        names=names,
+        care=care,
+    )
+
+
+def make_users(rng: np.random.Generator, n: int, start: int, end: int, n_views: float) -> Users:
+    """``n`` users with segment attributes, join date and expected number of views (``n_views`` in all)."""
+    usage = _choice(rng, n, USAGE_SHARE)
+    # gender depends a little on usage; some not given
+    male = rng.random(n) < np.array(USAGE_MALE_SHARE)[usage]
+    gender = np.where(male, 1, 0)
+    other = rng.random(n)
+    gender = np.where(other < NONBINARY_SHARE, 2, gender)
+    gender = np.where(other > 1 - NO_GENDER_SHARE, 3, gender)
+    # age by usage; some not given
+    mean_sd = np.array(USAGE_AGE, dtype=float)[usage]
+    age = np.clip(np.round(rng.normal(mean_sd[:, 0], mean_sd[:, 1])), 13, 95).astype(np.int64)
+    age = np.where(rng.random(n) < NO_AGE_SHARE, -1, age)
+    age_band = np.where(age < 0, 0, 1 + np.searchsorted(AGE_BAND_EDGES, age, side="right"))
+
+    # 55% were customers before the window; the others join during it (uniformly)
+    joined_before = rng.random(n) < 0.55
+    active_from = np.where(joined_before, start, start + (rng.random(n) * (end - start)).astype(np.int64))
+    # activity: heavy-tailed, proportional to the time the user is around; some never interact
+    activity = rng.lognormal(0.0, 0.8, n) * (end - active_from) / (end - start)
+    activity[rng.random(n) < NO_INTERACTION_USER_SHARE] = 0.0
+    expected_views = activity * (n_views / activity.sum()) if activity.sum() > 0 else activity
+    return Users(
+        user_id=FIRST_USER_ID + np.arange(n, dtype=np.int64),
+        usage=usage,
+        gender=gender,
+        age=age,
+        age_band=age_band,
+        active_from=active_from,
+        expected_views=expected_views,
+    )
+
+
+def _inverse_cdf(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
+    """One index per row of ``probabilities`` (rows sum to 1), drawn by inverse CDF."""
+    cdf = np.cumsum(probabilities, axis=1)
+    picks = (rng.random((len(cdf), 1)) * cdf[:, -1:] >= cdf).sum(axis=1)
+    return np.minimum(picks, probabilities.shape[1] - 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Preferences and the funnel, one batch of users at a time
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tastes:
+    """A batch of users' preferences; see :func:`user_tastes`."""
+
+    attributes: np.ndarray  # (batch, combos): log-appeal of each attribute combination
+    factors: np.ndarray  # (batch, LATENT_DIM + 1): scaled latent taste, then price sensitivity
+
+    def logits(self, shoes: Catalogue) -> np.ndarray:
+        """Log-weights (batch x shoes), popularity excluded."""
+        logits = self.factors @ shoes.factors_t
+        logits += np.take(self.attributes, shoes.combo, axis=1)  # much faster than [:, combo]
+        return logits
+
+    def logits_at(self, rows: np.ndarray, shoe_rows: np.ndarray, shoes: Catalogue) -> np.ndarray:
+        """The same log-weights for the given (row, shoe) pairs only."""
+        latent = np.einsum("ij,ij->i", self.factors[rows], shoes.factors[shoe_rows])
+        return self.attributes[rows, shoes.combo[shoe_rows]] + latent
+
+
+def user_tastes(rng: np.random.Generator, users: Users, rows: slice, shoes: Catalogue) -> Tastes:
+    r"""The preferences of a batch of users over the catalogue.
+
+    The log-weight of user ``u`` for shoe ``s`` (popularity excluded) is
+
+    .. math:: \ell_{us} = a_u[\mathrm{type}_s] + b_u[\mathrm{material}_s] + c_u[\mathrm{brand}_s]
+              + d_u[\mathrm{family}_s] + \lambda\, x_u^\top y_s + \beta_u z_s
+
+    with segment parts (usage x gender x age band) plus personal noise in ``a`` and ``b``, one or two
+    personal favourite brands in ``c``, a favourite colour family in ``d``, a latent taste ``x`` shared
+    with the shoes' ``y`` (both standard normal, weight ``lambda``) and a price sensitivity ``beta``
+    (``z``: log price standardized within type).
+    """
+    usage, gender, band = users.usage[rows], users.gender[rows], users.age_band[rows]
+    n = len(usage)
+    young, older = (band >= 1) & (band <= 2), band >= 6
+    # type: segment (usage x gender x age band) + personal noise
+    type_log = np.log(USAGE_TYPE_APPEAL[usage]) + GENDER_TYPE_LOG[gender] + AGE_TYPE_LOG[band]
+    type_log += rng.normal(0.0, 0.3, type_log.shape)
+    # material: usage and age + personal noise
+    material_log = USAGE_MATERIAL_LOG[usage] + rng.normal(0.0, 0.3, (n, len(MATERIALS)))
+    material_log += young[:, None] * YOUNG_MATERIAL_LOG + older[:, None] * OLDER_MATERIAL_LOG
+    # brand: one or two favourites among the brands that make what the user's usage likes
+    brand_fit = np.zeros((len(USAGES), len(BRAND_NAMES)))
+    for b, name in enumerate(BRAND_NAMES):
+        brand_fit[:, b] = USAGE_TYPE_APPEAL[:, [T[t] for t in BRANDS[name][2]]].max(axis=1)
+    brand_fit /= brand_fit.sum(axis=1, keepdims=True)
+    brand_log = rng.normal(0.0, 0.3, (n, len(BRAND_NAMES)))
+    first = _inverse_cdf(rng, brand_fit[usage])
+    second = _inverse_cdf(rng, brand_fit[usage])
+    has_second = rng.random(n) < 0.5
+    brand_log[np.arange(n), first] += 1.3
+    brand_log[np.arange(n)[has_second], second[has_second]] += 0.8
+    # colour: a favourite family
+    family_log = np.zeros((n, len(COLOR_FAMILIES)))
+    family_log[np.arange(n), _choice(rng, n, (0.45, 0.2, 0.2, 0.15))] = 0.8
+    # price sensitivity (negative: prefers the cheaper shoes of a type), stronger when young
+    beta = rng.normal(-0.35, 0.35, n) - 0.25 * young
+    latent = rng.standard_normal((n, LATENT_DIM))
+
+    attributes = type_log[:, shoes.combo_type]
+    attributes += material_log[:, shoes.combo_material]
+    attributes += brand_log[:, shoes.combo_brand]
+    attributes += family_log[:, shoes.combo_family]
+    return Tastes(attributes=attributes, factors=np.column_stack((LATENT_SCALE * latent, beta)))
+
+
+class _RowSampler:
+    """Draws shoes for given batch rows, each row's distribution given by log-weights (batch x shoes)."""
+
+    def __init__(self, logits: np.ndarray):
+        # in place, one array: weights, cumulative, normalized, then row r shifted into (r, r + 1]
+        n_rows, self.n_cols = logits.shape
+        cdf = np.exp(logits, out=logits)
+        np.cumsum(cdf, axis=1, out=cdf)
+        total = cdf[:, -1:].copy()
+        cdf /= np.where(total > 0, total, 1.0)
+        cdf += np.arange(n_rows, dtype=float)[:, None]
+        self.flat = cdf.ravel()  # one search over all rows
+
+    def draw(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(self.flat, rows + rng.random(len(rows)), side="right")
+        return np.minimum(at - rows * self.n_cols, self.n_cols - 1)
+
+
+def _draw_available(
+    rng: np.random.Generator,
+    sampler: _RowSampler,
+    rows: np.ndarray,
+    times: np.ndarray,
+    released_at: np.ndarray,
+    tries: int = 12,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A shoe per (row, time), among shoes released by then (rejection); returns (shoes, kept mask)."""
+    shoes = sampler.draw(rng, rows)
+    for _ in range(tries):
+        early = np.flatnonzero(released_at[shoes] > times)
+        if len(early) == 0:
+            break
+        shoes[early] = sampler.draw(rng, rows[early])
+    return shoes, released_at[shoes] <= times
+
+
+def _uniform_time(rng: np.random.Generator, low: np.ndarray, end: int) -> np.ndarray:
+    return low + (rng.random(len(low)) * (end + 1 - low)).astype(np.int64)
+
+
+def _after(rng: np.random.Generator, anchor: np.ndarray, quick_share: float, end: int) -> np.ndarray:
+    """A time after each anchor: within the hour (``quick_share``) or days later; at most ``end``."""
+    quick = rng.random(len(anchor)) < quick_share
+    delay = np.where(quick, rng.exponential(600.0, len(anchor)), rng.exponential(4.0 * DAY, len(anchor)))
+    delay = 1 + delay.astype(np.int64)
+    late = anchor + delay > end
+    # no room for the delay: somewhere between the anchor and the end
+    room = np.maximum(end - anchor, 0)
+    squeezed = anchor + 1 + (rng.random(len(anchor)) * room).astype(np.int64)
+    return np.where(late, np.minimum(squeezed, end), anchor + delay)
+
+
+def _select(rng: np.random.Generator, weights: np.ndarray, expected: float) -> np.ndarray:
+    """A mask choosing each item with probability proportional to its weight, ``expected`` in all."""
+    if len(weights) == 0 or expected <= 0:
+        return np.zeros(len(weights), dtype=bool)
+    cap = 0.9
+    p = weights * (expected / weights.sum())
+    for _ in range(5):  # spread what the cap cuts off over the others
+        p = np.minimum(p, cap)
+        missing = expected - p.sum()
+        free = p < cap
+        if missing <= 1e-9 or not free.any():
+            break
+        p[free] *= 1 + missing / p[free].sum()
+    return rng.random(len(weights)) < np.minimum(p, cap)
+
+
+def simulate_batch(
+    rng: np.random.Generator,
+    users: Users,
+    rows: slice,
+    shoes: Catalogue,
+    end: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The interactions of one batch of users: (user_id, shoe_id, type code, epoch seconds).
+
+    Sorted by user, time, funnel step and shoe; at most one event per (user, shoe, type, second).
+    """
+    expected_views = users.expected_views[rows]
+    active_from = users.active_from[rows]
+    n = len(expected_views)
+    tastes = user_tastes(rng, users, rows, shoes)
+    logits = tastes.logits(shoes)
+    logits += shoes.popularity_log
+    sampler = _RowSampler(logits)  # takes over the array
+    released = shoes.released_at
+
+    # views: in sessions of a few views each, within half an hour from the session's start
+    views_per_user = rng.poisson(expected_views)
+    sessions_per_user = 1 + rng.binomial(np.maximum(views_per_user - 1, 0), 0.22)
+    sessions_per_user[views_per_user == 0] = 0
+    session_user = np.repeat(np.arange(n), sessions_per_user)
+    session_start = _uniform_time(rng, active_from[session_user], end - 1800)
+    session_start = np.maximum(np.minimum(session_start, end - 1800), active_from[session_user])
+    first_session = np.concatenate(([0], np.cumsum(sessions_per_user)[:-1]))
+    view_user = np.repeat(np.arange(n), views_per_user)
+    view_session = first_session[view_user] + (
+        rng.random(len(view_user)) * sessions_per_user[view_user]
+    ).astype(np.int64)
+    view_time = np.minimum(session_start[view_session] + rng.integers(0, 1800, len(view_user)), end)
+    view_shoe, ok = _draw_available(rng, sampler, view_user, view_time, released)
+    view_user, view_shoe, view_time = view_user[ok], view_shoe[ok], view_time[ok]
+    n_views = len(view_user)
+
+    # viewed (user, shoe) pairs with their first view and number of views
+    key = view_user * len(released) + view_shoe
+    order = np.lexsort((view_time, key))
+    pair_key, first_at, n_seen = np.unique(key[order], return_index=True, return_counts=True)
+    pair_user, pair_shoe = pair_key // len(released), pair_key % len(released)
+    pair_first = view_time[order][first_at]
+    pair_taste = np.exp(CONVERSION_TASTE * tastes.logits_at(pair_user, pair_shoe, shoes))
+
+    # wishlists: mostly of viewed shoes (liked and seen more often: more likely), some direct
+    n_wishlists = WISHLISTS_PER_VIEW * n_views
+    wished = _select(rng, pair_taste * (1 + 0.5 * (n_seen - 1)), (1 - DIRECT_WISHLIST_SHARE) * n_wishlists)
+    wished_at = np.flatnonzero(wished)
+    wish_time = _after(rng, pair_first[wished_at], 0.7, end)
+    room = wish_time > pair_first[wished_at]  # none when first viewed in the window's last second
+    wished[wished_at[~room]] = False
+    wish_time = wish_time[room]
+    wish_user, wish_shoe = pair_user[wished], pair_shoe[wished]
+    direct_wish_user = _direct_users(rng, views_per_user, DIRECT_WISHLIST_SHARE * n_wishlists)
+    direct_wish_time = _uniform_time(rng, active_from[direct_wish_user], end)
+    direct_wish_shoe, ok = _draw_available(rng, sampler, direct_wish_user, direct_wish_time, released)
+    direct_wish_user, direct_wish_shoe, direct_wish_time = (
+        direct_wish_user[ok],
+        direct_wish_shoe[ok],
+        direct_wish_time[ok],
+    )
+
+    # purchases: mostly of a viewed or wishlisted shoe, after that; a wishlisted shoe sells far better
+    candidate_user = np.concatenate((pair_user, direct_wish_user))
+    candidate_shoe = np.concatenate((pair_shoe, direct_wish_shoe))
+    pair_anchor = pair_first.copy()  # bought after the first view, and after the wishlist if any
+    pair_anchor[wished] = np.maximum(pair_first[wished], wish_time)
+    candidate_anchor = np.concatenate((pair_anchor, direct_wish_time))
+    candidate_weight = np.concatenate(
+        (
+            pair_taste * (1 + 0.3 * (n_seen - 1)),
+            np.exp(CONVERSION_TASTE * tastes.logits_at(direct_wish_user, direct_wish_shoe, shoes)),
+        )
+    )
+    is_wished = np.concatenate((wished, np.ones(len(direct_wish_user), dtype=bool)))
+    candidate_weight[is_wished] *= 5.0
+    n_purchases = PURCHASES_PER_VIEW * n_views
+    bought = _select(rng, candidate_weight, (1 - DIRECT_PURCHASE_SHARE) * n_purchases)
+    buy_user, buy_shoe = candidate_user[bought], candidate_shoe[bought]
+    buy_time = _after(rng, candidate_anchor[bought], 0.35, end)
+    keep = buy_time > candidate_anchor[bought]  # no room left after the anchor: no purchase
+    buy_user, buy_shoe, buy_time = buy_user[keep], buy_shoe[keep], buy_time[keep]
+    direct_buy_user = _direct_users(rng, views_per_user, DIRECT_PURCHASE_SHARE * n_purchases)
+    direct_buy_time = _uniform_time(rng, active_from[direct_buy_user], end)
+    direct_buy_shoe, ok = _draw_available(rng, sampler, direct_buy_user, direct_buy_time, released)
+    buy_user = np.concatenate((buy_user, direct_buy_user[ok]))
+    buy_shoe = np.concatenate((buy_shoe, direct_buy_shoe[ok]))
+    buy_time = np.concatenate((buy_time, direct_buy_time[ok]))
+
+    # re-purchases: some buy the same shoe again when the first pair is worn out (a view just before)
+    wear = np.array(USAGE_WEAR)[users.usage[rows]][buy_user]
+    worn_out = buy_time + (shoes.lifespan_days[buy_shoe] / wear * rng.uniform(0.75, 1.0, len(buy_time)) * DAY)
+    again = (rng.random(len(buy_time)) < 0.06) & (worn_out <= end)
+    again_user, again_shoe, again_time = buy_user[again], buy_shoe[again], worn_out[again].astype(np.int64)
+    again_view_time = again_time - 1 - rng.integers(0, 3 * DAY, len(again_time))
+
+    user = np.concatenate((view_user, wish_user, direct_wish_user, buy_user, again_user, again_user))
+    shoe = np.concatenate((view_shoe, wish_shoe, direct_wish_shoe, buy_shoe, again_shoe, again_shoe))
+    at = np.concatenate((view_time, wish_time, direct_wish_time, buy_time, again_time, again_view_time))
+    kind = np.concatenate(
+        (
+            np.full(n_views, VIEW),
+            np.full(len(wish_user) + len(direct_wish_user), WISHLIST),
+            np.full(len(buy_user) + len(again_user), PURCHASE),
+            np.full(len(again_user), VIEW),
+        )
+    )
+    # one event per (user, shoe, kind, second): the key the database stores them by
+    order = np.lexsort((shoe, kind, at, user))
+    user, shoe, kind, at = user[order], shoe[order], kind[order], at[order]
+    repeat = np.zeros(len(user), dtype=bool)
+    repeat[1:] = (
+        (user[1:] == user[:-1]) & (shoe[1:] == shoe[:-1]) & (kind[1:] == kind[:-1]) & (at[1:] == at[:-1])
+    )
+    keep = ~repeat
+    return users.user_id[rows][user[keep]], shoes.shoe_id[shoe[keep]], kind[keep], at[keep]
+
+
+def _direct_users(rng: np.random.Generator, views_per_user: np.ndarray, expected: float) -> np.ndarray:
+    """Rows of users for ``expected`` direct events, spread in proportion to their views."""
+    total = views_per_user.sum()
+    if total == 0 or expected <= 0:
+        return np.zeros(0, dtype=np.int64)
+    counts = rng.multinomial(rng.poisson(expected), views_per_user / total)
+    return np.repeat(np.arange(len(views_per_user)), counts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) ASCII digits of non-negative integers, right-aligned, zero-padded."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return (values[:, None] // powers % 10 + ord("0")).astype(np.uint8)
+
+
+def _id_field(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(characters, mask) of integer ids written without padding (the mask keeps the digits)."""
+    width = len(str(int(values.max()))) if len(values) else 1
+    n_digits = np.ones(len(values), dtype=np.int64)
+    for power in range(1, width):
+        n_digits += values >= 10**power
+    return _digits(values, width), np.arange(width) >= (width - n_digits)[:, None]
+
+
+def _timestamp_field(seconds: np.ndarray) -> np.ndarray:
+    """(n, 20) ASCII characters of ``YYYY-MM-DDTHH:MM:SSZ`` for epoch seconds (years 1000-9999)."""
+    days = seconds // DAY
+    second_of_day = seconds - days * DAY
+    date = days.astype("datetime64[D]")
+    year = date.astype("datetime64[Y]")
+    month = date.astype("datetime64[M]")
+    chars = np.empty((len(seconds), 20), dtype=np.uint8)
+    chars[:, 0:4] = _digits(year.astype(np.int64) + 1970, 4)
+    chars[:, 5:7] = _digits((month - year).astype(np.int64) + 1, 2)
+    chars[:, 8:10] = _digits((date - month).astype(np.int64) + 1, 2)
+    chars[:, 11:13] = _digits(second_of_day // 3600, 2)
+    chars[:, 14:16] = _digits(second_of_day // 60 % 60, 2)
+    chars[:, 17:19] = _digits(second_of_day % 60, 2)
+    chars[:, [4, 7]] = ord("-")
+    chars[:, 10] = ord("T")
+    chars[:, [13, 16]] = ord(":")
+    chars[:, 19] = ord("Z")
+    return chars
+
+
+def format_interactions(user_id: np.ndarray, shoe_id: np.ndarray, kind: np.ndarray, at: np.ndarray) -> bytes:
+    """CSV lines (no header) of interactions, byte for byte as the csv module writes them.
+
+    No field here ever needs quoting, so each line is put together as a row of a byte matrix: one
+    fixed-width slot per field, a mask of the characters that are really there, and the masked
+    matrix read out row by row.
+    """
+    user_chars, user_mask = _id_field(user_id)
+    shoe_chars, shoe_mask = _id_field(shoe_id)
+    names = [name.encode() for name in INTERACTION_TYPES]
+    type_width = max(len(name) for name in names)
+    type_table = np.zeros((len(names), type_width), dtype=np.uint8)
+    for k, name in enumerate(names):
+        type_table[k, : len(name)] = np.frombuffer(name, dtype=np.uint8)
+    type_mask_table = np.arange(type_width) < np.array([len(name) for name in names])[:, None]
+    n = len(user_id)
+    comma = np.full((n, 1), ord(","), dtype=np.uint8)
+    chars = np.hstack(
+        (
+            user_chars,
+            comma,
+            shoe_chars,
+            comma,
+            type_table[kind],
+            comma,
+            _timestamp_field(at),
+            np.full((n, 1), ord("\n"), dtype=np.uint8),
+        )
+    )
+    always = np.ones((n, 1), dtype=bool)
+    mask = np.hstack(
+        (user_mask, always, shoe_mask, always, type_mask_table[kind], always, np.ones((n, 21), bool))
+    )
+    return chars[mask].tobytes()
+
+
+def _price(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _open_csv(path: Path):
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+def write_users(path: Path, users: Users) -> None:
+    with _open_csv(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(USERS_HEADER)
+        ages = users.age.tolist()
+        for user_id, age, gender, usage in zip(
+            users.user_id.tolist(), ages, users.gender, users.usage, strict=True
+        ):
+            writer.writerow((user_id, "" if age < 0 else age, GENDERS[gender], USAGES[usage]))
+
+
+def write_shoes(path: Path, shoes: Catalogue) -> None:
+    with _open_csv(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(SHOES_HEADER)
+        for i, shoe_id in enumerate(shoes.shoe_id.tolist()):
+            writer.writerow(
+                (
+                    shoe_id,
+                    shoes.names[i],
+                    BRAND_NAMES[shoes.brand[i]],
+                    TYPES[shoes.type[i]],
+                    MATERIALS[shoes.material[i]],
+                    COLOR_NAMES[shoes.color[i]],
+                    _price(int(shoes.price_cents[i])),
+                    shoes.care[i],
+                    int(shoes.lifespan_days[i]),
+                )
+            )
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole run
+# ------------------------------------------------------------------------------------------------
+
+
+def window(end_date: dt.date, months: int) -> tuple[int, int]:
+    """(first second, last second) of the window: ``months`` calendar months ending with ``end_date``."""
+    after = end_date + dt.timedelta(days=1)
+    month_index = after.year * 12 + after.month - 1 - months
+    start = dt.date(month_index // 12, month_index % 12 + 1, min(after.day, 28))
+    epoch = dt.date(1970, 1, 1)
+    return (start - epoch).days * DAY, (after - epoch).days * DAY - 1
+
+
+def batch_size(n_shoes: int) -> int:
+    """Users per batch: the batch's users x shoes matrix stays around 16 MB."""
+    return max(1, 2_000_000 // max(n_shoes, 1))
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass
+class _World:
+    """What every batch reads: the users, the catalogue and the window's last second."""
+
+    users: Users
+    shoes: Catalogue
+    end: int
+    batch_size: int
+
+
+@dataclass
+class _BatchResult:
+    lines: bytes
+    counts: np.ndarray  # per interaction type
+    active_users: int
+    shoe_rows: np.ndarray  # rows of the shoes that appear
+
+
+_worker_world: _World | None = None
+
+
+def _init_worker(world: _World) -> None:
+    global _worker_world
+    _worker_world = world
+    threadpool_limits(1, user_api="blas")  # the processes are the parallelism
+
+
+def _run_batch(b: int, rng: np.random.Generator, world: _World | None = None) -> _BatchResult:
+    """Simulate and format batch ``b`` (its own random generator: any process, any order, same result)."""
+    world = world or _worker_world
+    rows = slice(b * world.batch_size, min((b + 1) * world.batch_size, len(world.users.user_id)))
+    user_id, shoe_id, kind, at = simulate_batch(rng, world.users, rows, world.shoes, world.end)
+    return _BatchResult(
+        lines=format_interactions(user_id, shoe_id, kind, at),
+        counts=np.bincount(kind, minlength=len(INTERACTION_TYPES)),
+        active_users=len(np.unique(user_id)),
+        shoe_rows=np.unique(shoe_id - FIRST_SHOE_ID),
+    )
+
+
+def _batch_results(world: _World, rngs: list[np.random.Generator], workers: int) -> Iterator[_BatchResult]:
+    """The batches' results in order, computed here or by ``workers`` processes (a few batches ahead)."""
+    if workers <= 1 or len(rngs) <= 1:
+        with threadpool_limits(1, user_api="blas"):  # BLAS threads only slow the thin products down
+            for b, rng in enumerate(rngs):
+                yield _run_batch(b, rng, world)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(world,)
+    ) as pool:
+        pending: deque = deque()
+        for b, rng in enumerate(rngs):
+            pending.append(pool.submit(_run_batch, b, rng))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def generate(
+    out_dir: str | os.PathLike = "data",
+    users: int = DEFAULT_USERS,
+    shoes: int = DEFAULT_SHOES,
+    interactions: int | None = None,
+    seed: int = DEFAULT_SEED,
+    end_date: dt.date | str = DEFAULT_END_DATE,
+    months: int = DEFAULT_MONTHS,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Write users.csv, shoes.csv and interactions.csv into ``out_dir``; return what was written.
+
+    Parameters
+    ----------
+    out_dir : folder to write into (created if missing); each file is replaced only once complete.
+    users, shoes : how many of each.
+    interactions : about how many interactions in all (default ``INTERACTIONS_PER_USER * users``).
+    seed : the only source of randomness (``numpy.random.default_rng(seed)``).
+    end_date : last day of the window, included (an ISO date string or a date); never "today".
+    months : length of the window in calendar months.
+    workers : processes simulating user batches; None: one for small jobs, else every available core.
+        The files do not depend on it.
+    progress : show a tqdm bar over the users.
+
+    Returns
+    -------
+    dict with the counts ``users``, ``shoes``, ``interactions``, ``view``, ``add_to_wishlist``,
+    ``purchase``, ``users_without_interactions`` and ``shoes_without_interactions``.
+    """
+    if users < 1 or shoes < 1:
+        raise ValueError("need at least one user and one shoe")
+    if interactions is not None and interactions < 0:
+        raise ValueError("interactions must be >= 0")
+    if months < 1:
+        raise ValueError("months must be >= 1")
+    if isinstance(end_date, str):
+        end_date = dt.date.fromisoformat(end_date)
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start, end = window(end_date, months)
+    total = INTERACTIONS_PER_USER * users if interactions is None else interactions
+    n_views = total / (1 + WISHLISTS_PER_VIEW + PURCHASES_PER_VIEW)
+
+    # everything random comes from this generator: catalogue, users, then one child per user batch
+    rng = np.random.default_rng(seed)
+    catalogue = make_catalogue(rng, shoes, start, end)
+    people = make_users(rng, users, start, end, n_views)
+    world = _World(users=people, shoes=catalogue, end=end, batch_size=batch_size(shoes))
+    batch_rngs = rng.spawn(-(-users // world.batch_size))
+    if workers is None:
+        workers = 1 if users * shoes < 50_000_000 else available_cores()
+
+    counts = np.zeros(len(INTERACTION_TYPES), dtype=np.int64)
+    active_users = 0
+    shoe_seen = np.zeros(shoes, dtype=bool)
+    tmp = {name: out / f".{name}.tmp" for name in ("users.csv", "shoes.csv", "interactions.csv")}
+    try:
+        write_users(tmp["users.csv"], people)
+        write_shoes(tmp["shoes.csv"], catalogue)
+        with (
+            open(tmp["interactions.csv"], "wb") as f,
+            tqdm(total=users, unit="user", desc="interactions", disable=not progress) as bar,
+        ):
+            f.write((",".join(INTERACTIONS_HEADER) + "\n").encode())
+            for b, batch in enumerate(_batch_results(world, batch_rngs, workers)):
+                f.write(batch.lines)
+                counts += batch.counts
+                active_users += batch.active_users
+                shoe_seen[batch.shoe_rows] = True
+                bar.update(min(world.batch_size, users - b * world.batch_size))
+        for name, path in tmp.items():
+            os.replace(path, out / name)
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+
+    result = {
+        "users": users,
+        "shoes": shoes,
+        "interactions": int(counts.sum()),
+        **{name: int(c) for name, c in zip(INTERACTION_TYPES, counts, strict=True)},
+        "users_without_interactions": users - active_users,
+        "shoes_without_interactions": int((~shoe_seen).sum()),
+    }
+    log.info(
+        "generated %s users, %s shoes, %s interactions (%s views, %s wishlists, %s purchases; "
+        "%s users and %s shoes without any) into %s in %.1f s",
+        f"{users:,}",
+        f"{shoes:,}",
+        f"{result['interactions']:,}",
+        f"{result['view']:,}",
+        f"{result['add_to_wishlist']:,}",
+        f"{result['purchase']:,}",
+        f"{result['users_without_interactions']:,}",
+        f"{result['shoes_without_interactions']:,}",
+        out,
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a non-negative integer")
+    return number
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from exc
+
+
+def main(argv: list[str] | None = None) -> dict[str, int]:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", default="data", help="folder to write the three CSV files into (default: data)"
+    )
+    parser.add_argument(
+        "--users", type=_positive_int, default=DEFAULT_USERS, help="number of users (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--shoes", type=_positive_int, default=DEFAULT_SHOES, help="number of shoes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--interactions",
+        type=_non_negative_int,
+        default=None,
+        help=f"about how many interactions in all (default: {INTERACTIONS_PER_USER} x users)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--end-date",
+        type=_date,
+        default=DEFAULT_END_DATE,
+        help="last day of the interaction window, included (default: %(default)s, never today: runs repeat)",
+    )
+    parser.add_argument(
+        "--months",
+        type=_positive_int,
+        default=DEFAULT_MONTHS,
+        help="length of the interaction window in calendar months (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="processes simulating user batches (default: 1 for small jobs, else every available core); "
+        "the output does not depend on it",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return generate(
+        args.out,
+        users=args.users,
+        shoes=args.shoes,
+        interactions=args.interactions,
+        seed=args.seed,
+        end_date=args.end_date,
+        months=args.months,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+
+
+if __name__ == "__main__":
+    main()
