@@ -200,8 +200,10 @@ class Database:
             with self._con.cursor() as cur:
                 for start in range(0, len(frame), _COPY_CHUNK_ROWS):
                     buffer = io.StringIO()
+                    # "\r\n": the csv writer quotes a field holding any character of the line
+                    # terminator, so a text with a lone "\r" is quoted too (COPY refuses it bare)
                     frame.iloc[start : start + _COPY_CHUNK_ROWS].to_csv(
-                        buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n"
+                        buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n"
                     )
                     buffer.seek(0)
                     cur.copy_expert(f"copy {table} ({columns}) from stdin with (format csv)", buffer)
