@@ -1,0 +1,728 @@
+"""Load users.csv, shoes.csv and interactions.csv into the database: validated, all or nothing, idempotent.
+
+    python -m scripts.load --data-dir DIR [--db ...] [--skip-invalid]
+
+The files are streamed with the csv module (physical line numbers, also for quoted newlines),
+checked column by column in chunks (scripts/contract.py), bulk-written into temporary staging
+tables (COPY on PostgreSQL), checked again in SQL (duplicate ids, interactions naming users or
+shoes that exist neither in the files nor in the database), and merged in ONE transaction:
+users and shoes are upserted (only rows that really changed count as loaded), interactions are
+appended (an event already stored, or repeated in the file, is stored once).
+
+Strict by default: one invalid row and nothing at all is written; the problems are printed as
+``file:line:column: column_name: 'value' reason`` (the first 50, then how many more) and the
+exit code is 2. With --skip-invalid the valid rows load and every refused row is kept in
+load_rejects (with the load_runs row of the load); rows that depend on a refused row are refused
+too. Exit codes: 0 loaded, 2 invalid input, 1 anything else (database unreachable, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from operator import itemgetter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from scripts.cli import base_parser, setup_logging
+from scripts.contract import (
+    CONTRACTS,
+    INTERACTIONS,
+    SHOES,
+    USERS,
+    FileContract,
+    parse_column,
+    quote,
+    storable,
+)
+from scripts.db import ROOT, Database, DatabaseError
+from scripts.schema import create_tables
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = ROOT / "data"
+CHUNK_ROWS = 100_000
+REPORTED_PROBLEMS = 50  # printed by the CLI / str(LoadError)
+KEPT_PROBLEMS = 10_000  # carried by LoadError.problems (the count covers all of them)
+PROGRESS_MIN_BYTES = 1 << 20
+TABLES = {"users", "shoes", "interactions", "interaction_types", "load_runs", "load_rejects"}
+REJECT_COLUMNS = (
+    "file_index",
+    "file_name",
+    "line_number",
+    "column_number",
+    "column_name",
+    "raw_value",
+    "shown_value",
+    "reason",
+)
+
+
+# -- what a load reports -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where (file, line, column) and why.
+
+    ``line`` is the physical line where the record starts (header = 1); ``column`` the 1-based
+    position in the file's header. Both are None for a whole-file problem; ``column`` is None for a
+    whole-row problem (wrong number of fields, malformed quoting).
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    column_name: str | None
+    value: str | None
+    reason: str
+    shown: str | None = None  # the value as the message shows it (repr escaping, cut)
+
+    def __str__(self) -> str:
+        where = (
+            self.file + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.column else "")
+        )
+        if self.column_name is None:
+            return f"{where}: {self.reason}"
+        return f"{where}: {self.column_name}: {self.shown or quote(self.value)} {self.reason}"
+
+
+class LoadError(Exception):
+    """The input breaks the contract; nothing was written.
+
+    Attributes
+    ----------
+    problems : list of Problem
+        The problems in file order (the first ``KEPT_PROBLEMS`` of them).
+    count : int
+        How many problems there are in all.
+    """
+
+    def __init__(self, problems: list[Problem], count: int | None = None, data_dir: Path | str | None = None):
+        self.problems = list(problems)
+        self.count = len(self.problems) if count is None else count
+        self.data_dir = data_dir
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        where = f" in {self.data_dir}" if self.data_dir else ""
+        noun = "problem" if self.count == 1 else "problems"
+        lines = [f"{self.count} {noun}{where}; nothing was loaded:"]
+        lines += [str(problem) for problem in self.problems[:REPORTED_PROBLEMS]]
+        if self.count > REPORTED_PROBLEMS:
+            lines.append(f"... and {self.count - REPORTED_PROBLEMS} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class FileCounts:
+    """Rows of one file: read = loaded + unchanged + duplicates + rejected."""
+
+    read: int = 0
+    loaded: int = 0  # inserted, or (users, shoes) changed
+    unchanged: int = 0  # identical to what the database held
+    duplicates: int = 0  # interactions repeated within the file
+    rejected: int = 0
+
+
+@dataclass
+class LoadSummary:
+    """What a committed load did."""
+
+    data_dir: str
+    skip_invalid: bool
+    load_id: int
+    files: dict[str, FileCounts]
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(counts.read for counts in self.files.values())
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(counts.loaded for counts in self.files.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(counts.rejected for counts in self.files.values())
+
+    def __str__(self) -> str:
+        per_file = ", ".join(
+            f"{name.removesuffix('.csv')} {counts.loaded:,}/{counts.read:,}"
+            for name, counts in self.files.items()
+        )
+        unchanged = sum(counts.unchanged for counts in self.files.values())
+        duplicates = sum(counts.duplicates for counts in self.files.values())
+        return (
+            f"load {self.load_id}: read {self.rows_read:,} rows, loaded {self.rows_loaded:,} ({per_file}),"
+            f" unchanged {unchanged:,}, duplicates {duplicates:,}, rejected {self.rows_rejected:,}"
+            f" in {self.seconds:.1f} s"
+        )
+
+
+# -- reading the files ---------------------------------------------------------------------------
+@dataclass
+class _Header:
+    path: Path
+    width: int  # fields in the header
+    positions: dict[str, int]  # contract column -> 0-based field position
+    end_line: int  # the line the header ends on
+
+
+def _open(path: Path) -> io.TextIOWrapper:
+    # utf-8-sig drops a BOM; surrogateescape keeps bad bytes so that a row, not the file, is refused
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _read_header(reader) -> list[str] | None:
+    """The first non-blank record (the header), or None for an empty file."""
+    for row in reader:
+        if row:
+            return row
+    return None
+
+
+def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
+    """Check that the three files exist and that their headers name every contract column.
+
+    Returns the headers and warnings (extra columns, ignored); raises :class:`LoadError` otherwise.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise LoadError([Problem(str(data_dir), None, None, None, None, "data directory not found")])
+    headers, problems, warnings = {}, [], []
+    for contract in CONTRACTS:
+        name, path = contract.file_name, data_dir / contract.file_name
+        expected = ",".join(contract.names)
+        if not path.is_file():
+            problems.append(Problem(name, None, None, None, None, f"file not found in {data_dir}"))
+            continue
+        with _open(path) as stream:
+            reader = csv.reader(stream, strict=True)
+            try:
+                header = _read_header(reader)
+            except csv.Error as exc:
+                problems.append(Problem(name, reader.line_num, None, None, None, f"malformed header ({exc})"))
+                continue
+        if header is None:
+            problems.append(
+                Problem(name, None, None, None, None, f"file is empty; expected a header line: {expected}")
+            )
+            continue
+        line = reader.line_num
+        names = [cell.strip() for cell in header]
+        if any(storable(cell) != cell for cell in names):
+            problems.append(Problem(name, line, None, None, None, "header is not valid UTF-8 text"))
+            continue
+        positions: dict[str, int] = {}
+        for position, column in enumerate(names):
+            if column in positions:
+                problems.append(
+                    Problem(name, line, position + 1, None, None, f"column {column!r} appears twice")
+                )
+            elif column in contract.names:
+                positions[column] = position
+            else:
+                warnings.append(f"{name}:{line}:{position + 1}: extra column {column!r} is ignored")
+        for column in contract.names:
+            if column not in positions:
+                problems.append(
+                    Problem(name, line, None, None, None, f"missing column {column!r} (expected {expected})")
+                )
+        headers[name] = _Header(path, len(header), positions, line)
+    if problems:
+        raise LoadError(problems, data_dir=data_dir)
+    return headers, warnings
+
+
+@dataclass
+class _Chunk:
+    lines: np.ndarray  # start line of each well-formed record
+    rows: list[list[str]]  # the well-formed records
+    malformed: list[Problem]  # records with a wrong field count or broken quoting
+    records: int  # well-formed + malformed (blank lines are not records)
+
+
+def _chunks(reader, file_name: str, width: int, last_end: int, chunk_rows: int):
+    """Chunks of records with their physical start lines (a record may span several lines)."""
+    while True:
+        rows: list[list[str]] = []
+        ends: list[int] = []  # the line each record ends on
+        errors: list[tuple[int, int, str]] = []  # (start line, end line, message)
+        with _gc_paused():  # a chunk is 100k new lists: the collector would scan them again and again
+            while len(rows) < chunk_rows:
+                try:
+                    rows.extend(
+                        row
+                        for row in islice(reader, chunk_rows - len(rows))
+                        if not ends.append(reader.line_num)
+                    )
+                    break
+                except csv.Error as exc:
+                    previous = max(ends[-1] if ends else last_end, errors[-1][1] if errors else last_end)
+                    if reader.line_num <= previous:  # nothing consumed: stop rather than spin
+                        break
+                    errors.append((previous + 1, reader.line_num, str(exc)))
+        if not rows and not errors:
+            return
+        # a record starts on the line after the previous record (or broken record) ends
+        row_ends = np.array(ends, dtype=np.int64)
+        boundaries = np.sort(np.array([last_end, *ends, *(end for _, end, _ in errors)], dtype=np.int64))
+        starts = boundaries[np.searchsorted(boundaries, row_ends) - 1] + 1
+        last_end = int(boundaries[-1])
+
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        good = lengths == width
+        malformed = [
+            Problem(
+                file_name,
+                int(starts[i]),
+                None,
+                None,
+                storable(_record_text(rows[i])),
+                f"row has {lengths[i]} fields; the header has {width}",
+            )
+            for i in np.flatnonzero(~good & (lengths > 0))  # an empty list is a blank line: skipped
+        ]
+        malformed += [
+            Problem(file_name, start, None, None, None, f"malformed CSV record ({message})")
+            for start, _, message in errors
+        ]
+        if not good.all():
+            rows = [rows[i] for i in np.flatnonzero(good)]
+        yield _Chunk(starts[good], rows, malformed, len(rows) + len(malformed))
+
+
+@contextmanager
+def _gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _record_text(row: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()
+
+
+# -- checking a chunk --------------------------------------------------------------------------
+def _stage_name(contract: FileContract) -> str:
+    return f"load_stage_{contract.table}"
+
+
+def _validate(chunk: _Chunk, index: int, contract: FileContract, header: _Header, categories, now):
+    """Split a chunk into staged rows, problems, and the keys of refused rows."""
+    n = len(chunk.rows)
+    refused = np.zeros(n, dtype=bool)
+    values, problems = {}, []
+    for column in contract.columns:
+        position = header.positions[column.name]
+        raw = list(map(itemgetter(position), chunk.rows))
+        parsed, reasons = parse_column(column, raw, categories=categories, now=now)
+        bad = pd.notna(reasons)
+        if bad.any():
+            cells = [raw[i] for i in np.flatnonzero(bad)]
+            problems.append(
+                pd.DataFrame(
+                    {
+                        "file_index": index,
+                        "file_name": contract.file_name,
+                        "line_number": chunk.lines[bad],
+                        "column_number": position + 1,
+                        "column_name": column.name,
+                        # an empty cell is stored as NULL: PostgreSQL's COPY cannot tell '' from NULL
+                        "raw_value": pd.Series([storable(cell) or None for cell in cells], dtype="str"),
+                        "shown_value": pd.Series([quote(cell) for cell in cells], dtype="str"),
+                        "reason": pd.Series(reasons[bad], dtype="str"),
+                    }
+                )
+            )
+            refused |= bad
+        values[column.column] = parsed
+    if chunk.malformed:
+        problems.append(
+            pd.DataFrame(
+                [(index, p.file, p.line, None, None, p.value, None, p.reason) for p in chunk.malformed],
+                columns=list(REJECT_COLUMNS),
+            ).astype(
+                {"column_number": "Int64", "column_name": "str", "raw_value": "str", "shown_value": "str"}
+            )
+        )
+    kept = ~refused
+    if refused.any():
+        staged = pd.DataFrame({name: series[kept].reset_index(drop=True) for name, series in values.items()})
+    else:
+        staged = pd.DataFrame(values)
+    staged.insert(0, "line_number", chunk.lines[kept])
+    keys = None
+    if len(contract.key) == 1:
+        # refused rows whose key is fine: interactions naming them are refused as dependants
+        key = values[contract.key[0]]
+        known = refused & key.notna().to_numpy()
+        if known.any():
+            keys = pd.DataFrame(
+                {
+                    "file_index": index,
+                    "key_value": key[known].to_numpy(dtype=np.int64),
+                    "line_number": chunk.lines[known],
+                }
+            )
+    rejects = pd.concat(problems, ignore_index=True) if problems else None
+    return staged, rejects, keys
+
+
+# -- SQL ------------------------------------------------------------------------------------------
+def _create_staging(db: Database) -> None:
+    for contract in CONTRACTS:
+        columns = ", ".join(f"{column.column} {column.sql_type}" for column in contract.columns)
+        db.execute(f"create temp table {_stage_name(contract)} (line_number bigint not null, {columns})")
+    db.execute(
+        "create temp table load_stage_rejects (file_index integer not null, file_name text not null,"
+        " line_number bigint, column_number integer, column_name text, raw_value text, shown_value text,"
+        " reason text not null)"
+    )
+    db.execute(
+        "create temp table load_stage_rejected_keys (file_index integer not null, key_value bigint not null,"
+        " line_number bigint not null)"
+    )
+
+
+def _drop_staging(db: Database) -> None:
+    names = [_stage_name(contract) for contract in CONTRACTS] + [
+        "load_stage_rejects",
+        "load_stage_rejected_keys",
+    ]
+    names += [f"load_changed_{contract.table}" for contract in CONTRACTS]
+    for name in names:
+        db.execute(f"drop table if exists {name}")
+
+
+def _reject_duplicate_keys(db: Database, index: int, contract: FileContract, header: _Header) -> None:
+    """Later rows repeating a user_id / shoe_id of the same file are refused (the first one stays)."""
+    key, stage = contract.key[0], _stage_name(contract)
+    db.execute(
+        f"""
+        insert into load_stage_rejects ({", ".join(REJECT_COLUMNS)})
+        select ?, ?, line_number, ?, ?, cast({key} as text), '''' || cast({key} as text) || '''',
+            'is a duplicate {key} (first on line ' || cast(first_line as text) || ')'
+        from (
+            select line_number, {key}, min(line_number) over (partition by {key}) as first_line
+            from {stage}
+        ) as keyed
+        where line_number > first_line
+        """,
+        [index, contract.file_name, header.positions[key] + 1, key],
+    )
+    db.execute(
+        f"delete from {stage} where line_number in"
+        " (select line_number from load_stage_rejects where file_index = ? and line_number is not null)",
+        [index],
+    )
+
+
+def _reject_unknown_references(db: Database, header: _Header) -> None:
+    """Interactions naming a user or shoe that was refused, or that exists nowhere, are refused."""
+    index = CONTRACTS.index(INTERACTIONS)
+    for parent in (USERS, SHOES):
+        key, parent_index, parent_stage = parent.key[0], CONTRACTS.index(parent), _stage_name(parent)
+        where = [index, INTERACTIONS.file_name, header.positions[key] + 1, key]
+        db.execute(
+            f"""
+            insert into load_stage_rejects ({", ".join(REJECT_COLUMNS)})
+            select ?, ?, events.line_number, ?, ?, cast(events.{key} as text),
+                '''' || cast(events.{key} as text) || '''',
+                'refers to a rejected row of {parent.file_name} (line '
+                    || cast(refused.first_line as text) || ')'
+            from load_stage_interactions as events
+            inner join (
+                select key_value, min(line_number) as first_line
+                from load_stage_rejected_keys
+                where file_index = ?
+                group by key_value
+            ) as refused
+                on refused.key_value = events.{key}
+            where not exists (select 1 from {parent_stage} as staged where staged.{key} = events.{key})
+            """,
+            [*where, parent_index],
+        )
+        db.execute(
+            f"""
+            insert into load_stage_rejects ({", ".join(REJECT_COLUMNS)})
+            select ?, ?, events.line_number, ?, ?, cast(events.{key} as text),
+                '''' || cast(events.{key} as text) || '''',
+                'is neither in {parent.file_name} nor in the database'
+            from load_stage_interactions as events
+            where not exists (select 1 from {parent_stage} as staged where staged.{key} = events.{key})
+                and not exists (select 1 from {parent.table} as stored where stored.{key} = events.{key})
+                and not exists (
+                    select 1 from load_stage_rejected_keys as refused
+                    where refused.file_index = ? and refused.key_value = events.{key}
+                )
+            """,
+            [*where, parent_index],
+        )
+    if db.scalar("select count(*) from load_stage_rejects where file_index = ?", [index]):
+        db.execute(
+            "delete from load_stage_interactions where line_number in"
+            " (select line_number from load_stage_rejects where file_index = ? and line_number is not null)",
+            [index],
+        )
+
+
+def _upsert(db: Database, contract: FileContract) -> tuple[int, int]:
+    """Insert new rows, update changed ones; returns (loaded, unchanged)."""
+    table, key, stage = contract.table, contract.key[0], _stage_name(contract)
+    columns = [column.column for column in contract.columns]
+    others = [column for column in columns if column != key]
+    changed = " or ".join(f"staged.{column} is distinct from stored.{column}" for column in others)
+    db.execute(
+        f"""
+        create temp table load_changed_{table} as
+        select {", ".join(f"staged.{column}" for column in columns)}
+        from {stage} as staged
+        left join {table} as stored
+            on stored.{key} = staged.{key}
+        where stored.{key} is null or {changed}
+        """
+    )
+    db.execute(
+        f"""
+        insert into {table} ({", ".join(columns)})
+        select {", ".join(columns)} from load_changed_{table}
+        on conflict ({key}) do update set {", ".join(f"{column} = excluded.{column}" for column in others)}
+        """
+    )
+    loaded = db.scalar(f"select count(*) from load_changed_{table}")
+    return loaded, db.scalar(f"select count(*) from {stage}") - loaded
+
+
+def _append_interactions(db: Database) -> tuple[int, int, int]:
+    """Append events not stored yet; returns (loaded, unchanged, duplicates within the file)."""
+    key = ", ".join(INTERACTIONS.key)
+    same = " and ".join(f"stored.{column} = staged.{column}" for column in INTERACTIONS.key)
+    staged = db.scalar("select count(*) from load_stage_interactions")
+    distinct = db.scalar(
+        f"select count(*) from (select distinct {key} from load_stage_interactions) as events"
+    )
+    db.execute(
+        f"""
+        create temp table load_changed_interactions as
+        select distinct {", ".join(f"staged.{column}" for column in INTERACTIONS.key)}
+        from load_stage_interactions as staged
+        where not exists (select 1 from interactions as stored where {same})
+        """
+    )
+    db.execute(f"insert into interactions ({key}) select {key} from load_changed_interactions")
+    loaded = db.scalar("select count(*) from load_changed_interactions")
+    return loaded, distinct - loaded, staged - distinct
+
+
+def _fetch_problems(db: Database, limit: int) -> list[Problem]:
+    rows = db.query(
+        "select file_name, line_number, column_number, column_name, raw_value, shown_value, reason"
+        " from load_stage_rejects order by file_index, line_number, column_number nulls first limit ?",
+        [limit],
+    )
+    return [
+        Problem(file, line, column, name, value, reason, shown)
+        for file, line, column, name, value, shown, reason in rows
+    ]
+
+
+# -- the load ------------------------------------------------------------------------------------
+def load(
+    db: Database,
+    data_dir: Path | str,
+    skip_invalid: bool = False,
+    *,
+    progress: bool | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> LoadSummary:
+    """Validate the three files of ``data_dir`` and merge them into ``db`` in one transaction.
+
+    Parameters
+    ----------
+    db : Database
+        The target; the tables are created if missing.
+    data_dir : path
+        Holds users.csv, shoes.csv and interactions.csv (each may be header-only).
+    skip_invalid : bool
+        Load the valid rows and keep the refused ones in ``load_rejects``, instead of refusing all.
+    progress : bool, optional
+        Show a progress bar per file (default: on a terminal, for files over 1 MiB).
+    chunk_rows : int
+        Records validated and staged at a time (bounds memory).
+
+    Returns
+    -------
+    LoadSummary
+
+    Raises
+    ------
+    LoadError
+        A file or column is missing, or (strict mode) any row is invalid; nothing was written.
+    """
+    clock = time.perf_counter()
+    started_at = _utc_now()
+    data_dir = Path(data_dir)
+    headers, warnings = check_files(data_dir)
+    for warning in warnings:
+        log.warning("%s", warning)
+    now = datetime.now(UTC)
+    files = {contract.file_name: FileCounts() for contract in CONTRACTS}
+    with db.transaction():
+        if not db.relations("BASE TABLE") >= TABLES:
+            create_tables(db)
+        categories = frozenset(
+            value for (value,) in db.query("select interaction_type from interaction_types")
+        )
+        _create_staging(db)
+        for index, contract in enumerate(CONTRACTS):
+            header = headers[contract.file_name]
+            files[contract.file_name].read = _stage_file(
+                db, index, contract, header, categories, now, progress, chunk_rows
+            )
+            if contract is not INTERACTIONS:
+                _reject_duplicate_keys(db, index, contract, header)
+        _reject_unknown_references(db, headers[INTERACTIONS.file_name])
+        problems = db.scalar("select count(*) from load_stage_rejects")
+        if problems and not skip_invalid:
+            raise LoadError(_fetch_problems(db, KEPT_PROBLEMS), problems, data_dir)
+        for index, contract in enumerate(CONTRACTS):
+            counts = files[contract.file_name]
+            counts.rejected = db.scalar(
+                "select count(distinct line_number) from load_stage_rejects where file_index = ?",
+                [index],
+            )
+            if contract is INTERACTIONS:
+                counts.loaded, counts.unchanged, counts.duplicates = _append_interactions(db)
+            else:
+                counts.loaded, counts.unchanged = _upsert(db, contract)
+        load_id = _record_run(db, data_dir, skip_invalid, started_at, files)
+        _drop_staging(db)
+    summary = LoadSummary(str(data_dir), skip_invalid, load_id, files, time.perf_counter() - clock, warnings)
+    return summary
+
+
+def _stage_file(db, index, contract, header, categories, now, progress, chunk_rows) -> int:
+    """Stream one file into its staging table (valid rows) and load_stage_rejects; returns records read."""
+    size = header.path.stat().st_size
+    show = (sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES) if progress is None else progress
+    records = 0
+    with (
+        _open(header.path) as stream,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=contract.file_name,
+            disable=not show,
+            leave=False,
+            file=sys.stderr,
+        ) as bar,
+    ):
+        reader = csv.reader(stream, strict=True)
+        _read_header(reader)
+        for chunk in _chunks(reader, contract.file_name, header.width, header.end_line, chunk_rows):
+            staged, rejects, keys = _validate(chunk, index, contract, header, categories, now)
+            db.insert_df(_stage_name(contract), staged)
+            if rejects is not None:
+                db.insert_df("load_stage_rejects", rejects)
+            if keys is not None:
+                db.insert_df("load_stage_rejected_keys", keys)
+            records += chunk.records
+            bar.update(stream.buffer.tell() - bar.n)
+    log.debug("%s: %d records staged", contract.file_name, records)
+    return records
+
+
+def _record_run(db: Database, data_dir: Path, skip_invalid: bool, started_at: datetime, files) -> int:
+    """The load_runs row, and the refused rows in load_rejects; returns the new load_id."""
+    load_id = db.scalar("select coalesce(max(load_id), 0) + 1 from load_runs")
+    db.execute(
+        "insert into load_runs (load_id, started_at, finished_at, data_dir, is_skip_invalid,"
+        " rows_read, rows_loaded, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            load_id,
+            started_at,
+            _utc_now(),
+            str(data_dir.resolve()),
+            skip_invalid,
+            sum(counts.read for counts in files.values()),
+            sum(counts.loaded for counts in files.values()),
+            sum(counts.rejected for counts in files.values()),
+        ],
+    )
+    db.execute(
+        "insert into load_rejects (load_id, file_name, line_number, column_name, raw_value, reason)"
+        " select ?, file_name, line_number, column_name, raw_value, reason from load_stage_rejects",
+        [load_id],
+    )
+    return load_id
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- command line -------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        help="folder with users.csv, shoes.csv, interactions.csv (default: data/)",
+    )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="load the valid rows and keep the invalid ones in load_rejects (default: refuse them all)",
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        check_files(args.data_dir)  # before a database file is created for nothing
+        with Database(args.db) as db:
+            summary = load(db, args.data_dir, skip_invalid=args.skip_invalid)
+    except LoadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except DatabaseError as exc:
+        log.error("%s", _one_line(exc))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
+        log.debug("load failed", exc_info=True)
+        log.error("load failed: %s: %s", type(exc).__name__, _one_line(exc))
+        return 1
+    if summary.rows_rejected:
+        log.warning(
+            "%d rows rejected; see load_rejects where load_id = %d", summary.rows_rejected, summary.load_id
+        )
+    log.info("%s", summary)
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
