@@ -48,6 +48,7 @@ __all__ = [
     "item_features",
     "minmax_rows",
     "recommend",
+    "row_range",
     "segment_popularity",
     "similar_items",
     "top_n",
@@ -110,19 +111,20 @@ def item_features(
     return sp.csr_matrix(tfidf, dtype=np.float32)
 
 
-def content_scores(R: sp.csr_matrix, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def content_scores(R: sp.csr_matrix, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of each user's content profile with every shoe.
 
     The profile is the strength-weighted sum (hence direction of the weighted mean) of the
     content vectors of the shoes the user touched: ``p_u = sum_i r_ui x_i``; the score of shoe j
-    is ``cos(p_u, x_j) = p_u . x_j / ||p_u||`` (the ``x_j`` are unit vectors).
+    is ``cos(p_u, x_j) = p_u . x_j / ||p_u||`` (the ``x_j`` are unit vectors). X stays sparse, so
+    the cost is O(users x nnz(X)), whatever the size of the vocabulary.
 
     Parameters
     ----------
     R : csr_matrix of shape (n_users, n_shoes)
         Interaction strengths of a batch of users.
-    X : ndarray of shape (n_shoes, n_terms), float32
-        Dense, L2-normalised content vectors.
+    X : csr_matrix of shape (n_shoes, n_terms), float32
+        L2-normalised content vectors (:func:`item_features`).
 
     Returns
     -------
@@ -132,11 +134,13 @@ def content_scores(R: sp.csr_matrix, X: np.ndarray) -> tuple[np.ndarray, np.ndar
         ``||p_u||`` (0 without history), needed to explain a score.
     """
     # profile = strength-weighted sum of the shoes' vectors
-    profiles = np.asarray(R @ X, dtype=np.float32)
+    profiles = np.asarray((R @ X).todense(), dtype=np.float32)
     norms = np.linalg.norm(profiles, axis=1).astype(np.float32)
-    # unit profiles (zero stays zero), then cosine with every shoe
+    # unit profiles (zero stays zero)
     profiles /= np.where(norms > 0, norms, 1)[:, None]
-    return profiles @ X.T, norms
+    # cosine with every shoe: sparse X times the dense profiles, back to users x shoes
+    scores = np.ascontiguousarray((X @ profiles.T).T, dtype=np.float32)
+    return scores, norms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +210,32 @@ def cf_scores(R: sp.csr_matrix, Q: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def row_range(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's minimum and ``1 / (max - min)``, the parameters of :func:`minmax_rows`.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_rows, n_cols), float
+
+    Returns
+    -------
+    low : ndarray of shape (n_rows,)
+        Each row's minimum.
+    scale : ndarray of shape (n_rows,)
+        ``1 / (max - min)``, or 0 for a row whose range is zero or float noise (it carries no
+        preference); the scaled row is ``(S - low) * scale``.
+    """
+    if S.shape[1] == 0:
+        return np.zeros(S.shape[0], S.dtype), np.zeros(S.shape[0], S.dtype)
+    low = S.min(axis=1)
+    high = S.max(axis=1)
+    span = high - low
+    # a flat row (up to float noise) carries no preference
+    flat = span <= _FLAT * np.maximum(np.abs(high), np.abs(low))
+    scale = np.where(flat, 0, 1 / np.where(span > 0, span, 1)).astype(S.dtype)
+    return low, scale
+
+
 def minmax_rows(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale each row to 0..1 in place: ``(s - min) / (max - min)``.
 
@@ -223,14 +253,7 @@ def minmax_rows(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale : ndarray of shape (n_rows,)
         ``1 / (max - min)``, or 0 for a flat row; ``S_scaled = (S - low) * scale``.
     """
-    if S.shape[1] == 0:
-        return np.zeros(S.shape[0], S.dtype), np.zeros(S.shape[0], S.dtype)
-    low = S.min(axis=1)
-    high = S.max(axis=1)
-    span = high - low
-    # a flat row (up to float noise) carries no preference
-    flat = span <= _FLAT * np.maximum(np.abs(high), np.abs(low))
-    scale = np.where(flat, 0, 1 / np.where(span > 0, span, 1)).astype(S.dtype)
+    low, scale = row_range(S)
     S -= low[:, None]
     S *= scale[:, None]
     return low, scale
@@ -401,8 +424,8 @@ def cold_start_scores(
     ----------
     popularity : ndarray of shape (n_segments, n_shoes)
         From :func:`segment_popularity`.
-    X : ndarray of shape (n_shoes, n_terms), float32
-        Dense, L2-normalised content vectors.
+    X : csr_matrix of shape (n_shoes, n_terms), float32
+        L2-normalised content vectors.
     popularity_blend : float
         a in [0, 1]: the share of popularity in the blend.
 
@@ -413,7 +436,7 @@ def cold_start_scores(
     """
     popular = np.asarray(popularity, dtype=np.float32).copy()
     # content of the popular shoes: popularity-weighted profile, cosine with every shoe
-    content, _ = content_scores(sp.csr_matrix(popular), X)
+    content, _ = content_scores(sp.csr_matrix(popular), sp.csr_matrix(X))
     # one scale, then blend
     minmax_rows(popular)
     minmax_rows(content)
@@ -429,8 +452,7 @@ def cold_start_scores(
 def explain(
     R: sp.csr_matrix,
     index: np.ndarray,
-    cf_gram: np.ndarray,
-    content_gram: np.ndarray,
+    grams: np.ndarray,
     cf_coef: np.ndarray,
     content_coef: np.ndarray,
 ) -> np.ndarray:
@@ -443,7 +465,8 @@ def explain(
 
     with ``alpha_u = w_u / (max - min of cf_u)`` and
     ``beta_u = (1 - w_u) / ((max - min of content_u) * ||p_u||)``; the reason is ``argmax_i c_uij``
-    (first in column order on ties). It can be j itself (a shoe viewed but not bought).
+    (the first in column order on ties). It can be j itself (a shoe viewed but not bought).
+    Cost: O(nnz(R) x n), no users x shoes array.
 
     Parameters
     ----------
@@ -451,10 +474,9 @@ def explain(
         Interaction strengths of a batch of users (canonical: sorted, no duplicates).
     index : ndarray of shape (n_users, n), int
         Recommended shoes (-1 = none).
-    cf_gram : ndarray of shape (n_shoes, n_shoes), float32
-        ``Q Q^T``.
-    content_gram : ndarray of shape (n_shoes, n_shoes), float32
-        ``X X^T``.
+    grams : ndarray of shape (n_shoes, n_shoes, 2), float32, C-contiguous
+        ``Q Q^T`` in ``[..., 0]`` and ``X X^T`` in ``[..., 1]`` (side by side, so that one
+        8-byte read fetches both similarities of a pair).
     cf_coef, content_coef : ndarray of shape (n_users,)
         alpha_u and beta_u.
 
@@ -468,26 +490,26 @@ def explain(
     lengths = np.diff(R.indptr)
     if R.nnz == 0 or n == 0:
         return reason
-    n_shoes = cf_gram.shape[0]
+    n_shoes = grams.shape[0]
     # one row per history entry (u, i), one column per recommended j of that user
     entry_user = np.repeat(np.arange(n_users), lengths)
-    history = R.indices.astype(np.int64)
-    targets = np.maximum(index[entry_user], 0).astype(np.int64)
-    cells = history[:, None] * n_shoes + targets
+    cells = R.indices.astype(np.int64)[:, None] * n_shoes + np.maximum(index, 0)[entry_user]
+    # both similarities of each (i, j) pair in one gather
+    pairs = np.take(grams.view(np.float64).reshape(-1), cells).view(np.float32)
     # contribution of i to j: strength x (alpha cf similarity + beta content similarity)
-    contribution = np.take(cf_gram.ravel(), cells)
-    contribution *= cf_coef[entry_user, None]
-    contribution += content_coef[entry_user, None] * np.take(content_gram.ravel(), cells)
+    contribution = pairs[:, 0::2] * cf_coef[entry_user, None]
+    contribution += pairs[:, 1::2] * content_coef[entry_user, None]
     contribution *= R.data[:, None]
-    # best entry per (user, j): max per user's run of entries, then the first entry reaching it
-    starts = R.indptr[:-1][lengths > 0]
+    # best entry per (user, j): max over the user's run of entries, then the first entry reaching it
+    has_history = lengths > 0
+    starts = R.indptr[:-1][has_history]
     best = np.maximum.reduceat(contribution, starts, axis=0)
-    group = np.cumsum(lengths > 0)[entry_user] - 1
-    position = np.where(contribution >= best[group], np.arange(R.nnz)[:, None], R.nnz)
+    group = (np.cumsum(has_history) - 1)[entry_user]
+    entry = np.arange(R.nnz, dtype=np.int32)[:, None]
+    position = np.where(contribution >= best[group], entry, np.int32(R.nnz))
     first = np.minimum.reduceat(position, starts, axis=0)
     # back to shoe indices; padding stays -1
-    users_with_history = np.flatnonzero(lengths > 0)
-    reason[users_with_history] = R.indices[first]
+    reason[has_history] = R.indices[first]
     reason[index < 0] = -1
     return reason
 
@@ -506,10 +528,10 @@ class HybridModel:
     item_factors : ndarray (n_shoes, k), float32
         Q from the truncated SVD.
     singular_values : ndarray (k,), float32
-    content : ndarray (n_shoes, n_terms), float32
-        Dense, L2-normalised TF-IDF vectors.
-    cf_gram, content_gram : ndarray (n_shoes, n_shoes), float32
-        ``Q Q^T`` and ``X X^T``, for :func:`explain` and :func:`similar_items`.
+    content : csr_matrix (n_shoes, n_terms), float32
+        L2-normalised TF-IDF vectors.
+    grams : ndarray (n_shoes, n_shoes, 2), float32
+        ``Q Q^T`` and ``X X^T`` side by side, for :func:`explain` and :func:`similar_items`.
     cf_k : float
         Parameter of :func:`cf_weights`.
     segment_scores : ndarray (n_segments, n_shoes), float32
@@ -519,8 +541,7 @@ class HybridModel:
     item_factors: np.ndarray
     singular_values: np.ndarray
     content: np.ndarray
-    cf_gram: np.ndarray
-    content_gram: np.ndarray
+    grams: np.ndarray
     cf_k: float
     segment_scores: np.ndarray
 
@@ -566,17 +587,21 @@ def fit(
     R = sp.csr_matrix(R, dtype=np.float32)
     # collaborative factors
     Q, s = item_factors(R, factors, n_iter=n_iter, random_state=random_state)
-    # content vectors, dense (n_shoes x n_terms is small next to users x shoes)
-    content = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+    # content vectors, sparse
+    content = sp.csr_matrix(X, dtype=np.float32)
     # cold start: segment popularity with back-off, plus its content
     popularity = segment_popularity(R, user_segment, segment_usage, segment_prior_users)
     segment_scores, _, _ = cold_start_scores(popularity, content, popularity_blend)
+    # the two item x item Gram matrices, side by side (for explanations and similarities)
+    grams = np.empty((content.shape[0], content.shape[0], 2), dtype=np.float32)
+    grams[..., 0] = Q @ Q.T
+    dense = content.toarray()
+    grams[..., 1] = dense @ dense.T
     return HybridModel(
         item_factors=Q,
         singular_values=s,
         content=content,
-        cf_gram=Q @ Q.T,
-        content_gram=content @ content.T,
+        grams=grams,
         cf_k=float(cf_k),
         segment_scores=segment_scores,
     )
@@ -648,25 +673,33 @@ def recommend(
     n_known = np.diff(R.indptr)
     cold = n_known == 0
     weight = cf_weights(n_known, model.cf_k)
-    # collaborative part, per-user 0..1
+    # collaborative part and its per-user range
     cf = cf_scores(R, model.item_factors)
-    _, cf_scale = minmax_rows(cf)
-    # content part, per-user 0..1
+    cf_low, cf_scale = row_range(cf)
+    # content part and its per-user range
     content, profile_norm = content_scores(R, model.content)
-    _, content_scale = minmax_rows(content)
-    # users without history: their segment's cold-start score, as the content part
-    content[cold] = model.segment_scores[np.asarray(user_segment)[cold]]
-    # blend, drop excluded shoes, keep the top n
-    score = blend(cf, content, weight)
+    content_low, content_scale = row_range(content)
+    # users without history: their segment's cold-start score (already 0..1) is the content part
+    if cold.any():
+        content[cold] = model.segment_scores[np.asarray(user_segment)[cold]]
+        content_low[cold], content_scale[cold] = 0, 1
+    # blend on one scale without rescaling the matrices: w (cf - lo) s + (1 - w) (content - lo') s'
+    # = a cf + b content + c, and the per-user constant c does not change the ranking
+    a = weight * cf_scale
+    b = (1 - weight) * content_scale
+    score = cf * a[:, None]
+    score += content * b[:, None]
+    # drop excluded shoes, keep the top n; then the parts of the chosen shoes on their 0..1 scale
     index, value = top_n(score, n, exclude)
+    del score
     safe = np.maximum(index, 0)
-    cf_part = np.take_along_axis(cf, safe, axis=1)
+    cf_part = (np.take_along_axis(cf, safe, axis=1) - cf_low[:, None]) * cf_scale[:, None]
     cf_part[cold] = np.nan
-    content_part = np.take_along_axis(content, safe, axis=1)
+    content_part = (np.take_along_axis(content, safe, axis=1) - content_low[:, None]) * content_scale[:, None]
+    value -= (a * cf_low + b * content_low)[:, None]
     # explain: the history shoe contributing most to each pick
-    cf_coef = weight * cf_scale
-    content_coef = (1 - weight) * content_scale / np.where(profile_norm > 0, profile_norm, 1)
-    reason = explain(R, index, model.cf_gram, model.content_gram, cf_coef, content_coef)
+    content_coef = b / np.where(profile_norm > 0, profile_norm, 1)
+    reason = explain(R, index, model.grams, a, content_coef)
     return Recommendations(
         index=index,
         score=np.where(index >= 0, value, np.nan).astype(np.float32),
@@ -726,7 +759,7 @@ def similar_items(
     for start in range(0, n_shoes, block_size):
         rows = np.arange(start, min(start + block_size, n_shoes))
         # both cosines for a block of shoes
-        content = model.content_gram[rows]
+        content = model.grams[rows, :, 1]
         cf = embedding[rows] @ embedding.T
         score = c * content + (1 - c) * cf
         # never a shoe's own neighbour

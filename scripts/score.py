@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import logging
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from scripts import model
@@ -55,6 +59,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "similar_n": 20,
     "similarity_content_weight": 0.5,
     "batch_size": 4000,
+    "workers": 2,
     "seed": 42,
     "keep_runs": 3,
 }
@@ -70,6 +75,7 @@ PARAM_HELP = {
     "similar_n": "similar shoes kept per shoe",
     "similarity_content_weight": "shoe similarity: share of TF-IDF cosine vs. SVD item-factor cosine (0..1)",
     "batch_size": "users scored at a time (memory is about 100 bytes x batch x shoes)",
+    "workers": "threads scoring batches at once (the result does not depend on it)",
     "seed": "random_state of the randomized SVD",
     "keep_runs": "complete runs kept (with their rows); older ones are deleted on publication",
 }
@@ -124,6 +130,7 @@ def _validate(params: dict[str, Any]) -> None:
             ("segment_prior_users", 0),
             ("similar_n", 1),
             ("batch_size", 1),
+            ("workers", 1),
             ("keep_runs", 1),
         )
         if params[key] < low
@@ -172,7 +179,10 @@ def read_inputs(db: Database) -> Inputs:
     """Export the interaction matrix, the users' segments and the shoes' attributes."""
     users = db.query_df("select user_id, primary_usage, gender, age_band from user_segments order by user_id")
     shoes = db.query_df(f"select shoe_id, {', '.join(SHOE_FIELDS)} from shoes order by shoe_id")
-    matrix = db.query_df("select user_id, shoe_id, strength, purchase_count from interaction_matrix")
+    matrix = db.query_df(
+        "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased"
+        " from interaction_matrix"
+    )
     bands = [band for (band,) in db.query("select age_band from age_bands order by min_age, age_band")]
     reference_date = db.scalar("select reference_date from current_settings")
 
@@ -189,10 +199,10 @@ def read_inputs(db: Database) -> Inputs:
         log.warning("ignoring %d interaction_matrix rows of unknown users or shoes", int((~known).sum()))
     rows, cols = rows[known], cols[known]
     shape = (len(user_ids), len(shoe_ids))
-    strength = matrix["strength"].to_numpy(np.float64)[known]
-    bought = matrix["purchase_count"].to_numpy(np.int64)[known] > 0
+    strength = matrix["strength"].to_numpy(np.float32)[known]
+    bought = matrix["is_purchased"].to_numpy(bool)[known]
     positive = strength > 0
-    R = sp.csr_matrix((strength[positive].astype(np.float32), (rows[positive], cols[positive])), shape=shape)
+    R = sp.csr_matrix((strength[positive], (rows[positive], cols[positive])), shape=shape)
     purchased = sp.csr_matrix(
         (np.ones(int(bought.sum()), np.float32), (rows[bought], cols[bought])), shape=shape
     )
@@ -291,6 +301,42 @@ def segment_frame(
             "score": _round(value[valid]),
         }
     )
+
+
+def recommendation_batches(
+    fitted: model.HybridModel, inputs: Inputs, params: dict[str, Any], run_id: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(number of users, rows of ``recommendations``) for each batch of users, in user order.
+
+    ``params['workers']`` threads score batches ahead of the consumer (at most workers + 1 batches
+    in memory); numpy and BLAS release the GIL, and each thread gets one BLAS thread. The result
+    does not depend on the number of workers.
+    """
+    n_users = inputs.strength.shape[0]
+    size, workers = params["batch_size"], params["workers"]
+
+    def job(start: int) -> tuple[int, pd.DataFrame]:
+        stop = min(start + size, n_users)
+        recs = model.recommend(
+            fitted,
+            inputs.strength[start:stop],
+            inputs.user_segment[start:stop],
+            params["top_n"],
+            exclude=inputs.purchased[start:stop],
+        )
+        return stop - start, recommendation_frame(run_id, inputs.user_ids[start:stop], inputs.shoe_ids, recs)
+
+    starts = iter(range(0, n_users, size))
+    with threadpool_limits(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
+        pending = deque(pool.submit(job, start) for start in itertools.islice(starts, workers + 1))
+        try:
+            while pending:
+                done = pending.popleft().result()
+                pending.extend(pool.submit(job, start) for start in itertools.islice(starts, 1))
+                yield done
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,29 +492,26 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
         segment_rows = segment_frame(run_id, inputs.segments, inputs.shoe_ids, segment_index, segment_value)
 
     n_recommendations = 0
-    batch_size = params["batch_size"]
     with db.transaction():
         with clock.stage("write"):
             db.insert_df("shoe_similarities", similarities)
             db.insert_df("segment_recommendations", segment_rows)
         progress = tqdm(total=n_users, unit="user", desc=f"scoring run {run_id}", leave=False)
-        for start in range(0, n_users, batch_size):
-            stop = min(start + batch_size, n_users)
-            with clock.stage("score"):
-                recs = model.recommend(
-                    fitted,
-                    inputs.strength[start:stop],
-                    inputs.user_segment[start:stop],
-                    params["top_n"],
-                    exclude=inputs.purchased[start:stop],
-                )
-                frame = recommendation_frame(run_id, inputs.user_ids[start:stop], inputs.shoe_ids, recs)
-            with clock.stage("write"):
-                n_recommendations += db.insert_df("recommendations", frame)
-            progress.update(stop - start)
-            if start == 0:
+        batches = recommendation_batches(fitted, inputs, params, run_id)
+        try:
+            while True:
+                with clock.stage("score"):  # waiting for the workers, beyond the time spent writing
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                n_batch_users, frame = batch
+                with clock.stage("write"):
+                    n_recommendations += db.insert_df("recommendations", frame)
+                progress.update(n_batch_users)
                 _checkpoint("mid_recommendations")
-        progress.close()
+        finally:
+            batches.close()
+            progress.close()
         with clock.stage("publish"):
             parameters = {**params, "factors_used": int(fitted.item_factors.shape[1])}
             counts = {
@@ -491,7 +534,13 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
             )
             pruned = _prune(db, params["keep_runs"])
             _checkpoint("before_commit")
-    timings = {**clock.seconds, "total": clock.total()}
+        commit_started = time.perf_counter()
+    # the run row's timings end before the commit; the summary has it too
+    timings = {
+        **clock.seconds,
+        "commit": round(time.perf_counter() - commit_started, 3),
+        "total": clock.total(),
+    }
     return {
         "run_id": run_id,
         "status": "complete",

@@ -173,7 +173,8 @@ comment on column model_runs.timings is 'Seconds per stage, as JSON.';
 create index if not exists model_runs_status_idx on model_runs (status);
 
 -- The three score tables carry no foreign keys to users/shoes: they are bulk-written (millions of
--- rows) and checked by the data tests instead; the views join them to users and shoes.
+-- rows) and checked by the data tests instead; the views join them to users and shoes. Their keys
+-- are unique indexes on PostgreSQL only (see score_table_key in macros.sql).
 create table if not exists recommendations (
     run_id bigint not null,
     user_id bigint not null,
@@ -183,14 +184,14 @@ create table if not exists recommendations (
     cf_score double precision,
     content_score double precision,
     cf_weight double precision check (cf_weight between 0 and 1),
-    reason_shoe_id bigint,
-    primary key (run_id, user_id, rank)
+    reason_shoe_id bigint
 );
+{{ score_table_key('recommendations', 'run_id, user_id, rank') }}
 comment on table recommendations is 'Top-N shoes per user and scoring run.';
 comment on column recommendations.score is 'Hybrid score: cf_weight * cf_score + (1 - cf_weight) * content_score, both on a 0..1 per-user scale.';
-comment on column recommendations.cf_score is 'Collaborative (truncated SVD) part, scaled 0..1 per user.';
+comment on column recommendations.cf_score is 'Collaborative (truncated SVD) part, scaled 0..1 per user; null for a user with no history (no CF part).';
 comment on column recommendations.content_score is 'Content (TF-IDF) part, scaled 0..1 per user; for a user with no history, segment popularity and content.';
-comment on column recommendations.cf_weight is 'Share of the blend given to behaviour for this user: n / (n + k), n = their interactions.';
+comment on column recommendations.cf_weight is 'Share of the blend given to behaviour for this user: n / (n + k), n = the shoes they interacted with.';
 comment on column recommendations.reason_shoe_id is 'The shoe in the user''s history that most explains this one; null when it comes from their segment.';
 
 create table if not exists shoe_similarities (
@@ -200,9 +201,9 @@ create table if not exists shoe_similarities (
     similar_shoe_id bigint not null,
     similarity double precision not null,
     content_similarity double precision,
-    cf_similarity double precision,
-    primary key (run_id, shoe_id, rank)
+    cf_similarity double precision
 );
+{{ score_table_key('shoe_similarities', 'run_id, shoe_id, rank') }}
 comment on table shoe_similarities is 'Top similar shoes per shoe and scoring run: TF-IDF cosine blended with SVD item-factor cosine.';
 
 create table if not exists segment_recommendations (
@@ -212,9 +213,9 @@ create table if not exists segment_recommendations (
     age_band text not null,
     rank integer not null check (rank >= 1),
     shoe_id bigint not null,
-    score double precision not null,
-    primary key (run_id, primary_usage, gender, age_band, rank)
+    score double precision not null
 );
+{{ score_table_key('segment_recommendations', 'run_id, primary_usage, gender, age_band, rank') }}
 comment on table segment_recommendations is 'Top-N shoes for a brand-new customer of each segment (usage x gender x age band), per scoring run.';
 comment on column segment_recommendations.gender is 'Gender, or ''unknown''.';
 comment on column segment_recommendations.age_band is 'age_bands.age_band, or ''unknown''.';

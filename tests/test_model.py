@@ -90,13 +90,13 @@ def test_cf_alone_ranks_the_users_taste_first(user):
 @pytest.mark.parametrize("user", [0, 1, 2, 7])
 def test_content_alone_ranks_the_users_taste_first(user):
     R = checkerboard()
-    X = model.item_features(shoe_fields(), WEIGHTS).toarray()
+    X = model.item_features(shoe_fields(), WEIGHTS)
     scores, norms = model.content_scores(R[user], X)
     best = np.argsort(-scores[0])[:PER_TASTE]
     assert tastes(best) == {user % 3}
     # a cosine: at most 1, and the profile norm is that of the weighted sum of unit vectors
     assert scores.max() <= 1 + 1e-6
-    profile = R[user].toarray() @ X
+    profile = R[user].toarray() @ X.toarray()
     assert norms[0] == pytest.approx(np.linalg.norm(profile), rel=1e-5)
 
 

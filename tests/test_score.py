@@ -21,7 +21,12 @@ from scripts.db import ROOT, Database
 from scripts.schema import create_schema
 from scripts.score import KILL_AT_ENV, KILL_STAGES, params_from, score
 
-SCORE_TABLES = ("recommendations", "shoe_similarities", "segment_recommendations")
+KEYS = {
+    "recommendations": "run_id, user_id, rank",
+    "shoe_similarities": "run_id, shoe_id, rank",
+    "segment_recommendations": "run_id, primary_usage, gender, age_band, rank",
+}
+SCORE_TABLES = tuple(KEYS)
 PARAMS = {"top_n": 3, "factors": 2, "similar_n": 2, "batch_size": 4}
 
 USERS = pd.DataFrame(
@@ -116,6 +121,12 @@ def test_every_user_gets_a_top_n_without_bought_shoes(db):
     )
     assert bought == [(0,)]
     assert summary["n_recommendations"] == 36
+    # the keys are unique (on DuckDB no index enforces it)
+    for table, key in KEYS.items():
+        duplicates = (
+            f"select count(*) from (select {key} from {table} group by {key} having count(*) > 1) as d"
+        )
+        assert db.scalar(duplicates) == 0, table
 
 
 def test_users_get_their_kind_and_new_users_their_segment(db):
