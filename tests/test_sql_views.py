@@ -138,10 +138,8 @@ def fetch(db: Database, sql: str) -> tuple[list[str], list[tuple]]:
 def _kind_of(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, (float, Decimal)):
-        return "float"
+    if isinstance(value, (int, float, Decimal)):  # one kind: engines differ (sum of bigint is numeric on PG)
+        return "number"
     if isinstance(value, dt.datetime):
         return "timestamp"
     if isinstance(value, dt.date):
@@ -155,9 +153,7 @@ def canonical(value: Any, kind: str) -> str:
         return ""
     if kind == "bool":
         return str(value if isinstance(value, bool) else value.strip().lower() == "true").lower()
-    if kind == "int":
-        return str(int(value))
-    if kind == "float":
+    if kind == "number":
         number = round(float(value), FLOAT_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
         return f"{number:.{FLOAT_DECIMALS}f}"
     if kind == "timestamp":

@@ -4,10 +4,11 @@
 
 create view replacement_suggestions as
 
+-- open = nearing_end_of_life or past_end_of_life; written as <> 'ok', which PostgreSQL estimates well
 with open_windows as (
     select user_id, shoe_id, name, brand, type, material, color, status
     from replacement_windows
-    where status in ('nearing_end_of_life', 'past_end_of_life')
+    where status <> 'ok'
 ),
 
 latest_run as (
@@ -26,8 +27,9 @@ shoes_source as (
     select shoe_id, name, brand, type, material, color, price from shoes
 ),
 
-bought as (
-    select distinct user_id, shoe_id
+-- purchase events, not de-duplicated: the anti-join below then runs on the interactions primary key
+purchase_events as (
+    select user_id, shoe_id
     from interactions
     where interaction_type = 'purchase'
 ),
@@ -36,16 +38,14 @@ settings_in_force as (
     select replacement_similarity_weight from current_settings
 ),
 
--- one similarity per shoe pair of the run (the best, should the run list a pair twice)
 run_similarities as (
     select
         similarities_source.shoe_id,
         similarities_source.similar_shoe_id,
-        max(similarities_source.similarity) as similarity
+        similarities_source.similarity
     from similarities_source
     inner join latest_run
         on similarities_source.run_id = latest_run.run_id
-    group by similarities_source.shoe_id, similarities_source.similar_shoe_id
 ),
 
 -- the user's own score for a shoe in the run (absent from their top-N: 0 below)
@@ -53,11 +53,10 @@ run_user_scores as (
     select
         recommendations_source.user_id,
         recommendations_source.shoe_id,
-        max(recommendations_source.score) as score
+        recommendations_source.score
     from recommendations_source
     inner join latest_run
         on recommendations_source.run_id = latest_run.run_id
-    group by recommendations_source.user_id, recommendations_source.shoe_id
 ),
 
 candidates as (
@@ -88,13 +87,13 @@ candidates as (
         on open_windows.shoe_id = run_similarities.shoe_id
     inner join shoes_source
         on run_similarities.similar_shoe_id = shoes_source.shoe_id
-    left join bought
-        on open_windows.user_id = bought.user_id
-        and run_similarities.similar_shoe_id = bought.shoe_id
+    left join purchase_events
+        on open_windows.user_id = purchase_events.user_id
+        and run_similarities.similar_shoe_id = purchase_events.shoe_id
     left join run_user_scores
         on open_windows.user_id = run_user_scores.user_id
         and run_similarities.similar_shoe_id = run_user_scores.shoe_id
-    where bought.user_id is null
+    where purchase_events.user_id is null
 ),
 
 scored as (
@@ -119,6 +118,30 @@ scored as (
     cross join settings_in_force
 ),
 
+-- a shoe pair (or a user's score) the run lists twice counts once, at its best
+deduplicated as (
+    select
+        user_id,
+        shoe_id,
+        owned_name,
+        window_status,
+        suggested_shoe_id,
+        suggested_name,
+        brand,
+        type,
+        material,
+        color,
+        price,
+        similarity,
+        user_score,
+        suggestion_score,
+        shared_attributes,
+        row_number() over (
+            partition by user_id, shoe_id, suggested_shoe_id order by suggestion_score desc
+        ) as pair_order
+    from scored
+),
+
 ranked as (
     select
         user_id,
@@ -140,7 +163,8 @@ ranked as (
             partition by user_id, shoe_id
             order by suggestion_score desc, similarity desc, suggested_shoe_id
         ) as rank
-    from scored
+    from deduplicated
+    where pair_order = 1
 )
 
 select

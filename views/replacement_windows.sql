@@ -3,8 +3,10 @@
 
 create view replacement_windows as
 
+-- the latest purchase of each (user, shoe) (is_latest_purchase), taken with distinct on so that
+-- PostgreSQL estimates one row per pair rather than guessing at a filter on window functions
 with latest_pairs as (
-    select
+    select distinct on (user_id, shoe_id)
         user_id,
         shoe_id,
         purchased_at,
@@ -27,7 +29,7 @@ with latest_pairs as (
         wear_share,
         days_to_end_of_life
     from purchases
-    where is_latest_purchase
+    order by user_id, shoe_id, purchased_at desc
 ),
 
 settings_in_force as (

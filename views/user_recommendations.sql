@@ -26,6 +26,13 @@ shoes_source as (
     select shoe_id, name, brand, type, material, color, price from shoes
 ),
 
+-- purchase events, not de-duplicated: the anti-join below then runs on the interactions primary key
+purchase_events as (
+    select user_id, shoe_id
+    from interactions
+    where interaction_type = 'purchase'
+),
+
 interactions_source as (
     select user_id, shoe_id, interaction_type from interactions
 ),
@@ -36,12 +43,6 @@ interaction_types_source as (
 
 segments as (
     select user_id, segment from user_segments
-),
-
-bought as (
-    select distinct user_id, shoe_id
-    from interactions_source
-    where interaction_type = 'purchase'
 ),
 
 run_recommendations as (
@@ -83,20 +84,15 @@ not_bought as (
     from run_recommendations
     inner join shoes_source
         on run_recommendations.shoe_id = shoes_source.shoe_id
-    left join bought
-        on run_recommendations.user_id = bought.user_id
-        and run_recommendations.shoe_id = bought.shoe_id
-    where bought.user_id is null
+    left join purchase_events
+        on run_recommendations.user_id = purchase_events.user_id
+        and run_recommendations.shoe_id = purchase_events.shoe_id
+    where purchase_events.user_id is null
 ),
 
-reason_pairs as (
-    select distinct user_id, reason_shoe_id
-    from not_bought
-    where reason_shoe_id is not null
-),
-
--- per (user, reason shoe): the interaction type furthest down the funnel (purchase > wishlist > view)
-reason_interactions as (
+-- per (user, shoe): the interaction type furthest down the funnel (purchase > wishlist > view); over all
+-- interactions, so that a filter on user_id reaches it (each CTE here is read once, hence inlined)
+ranked_interactions as (
     select
         interactions_source.user_id,
         interactions_source.shoe_id,
@@ -111,14 +107,11 @@ reason_interactions as (
     from interactions_source
     inner join interaction_types_source
         on interactions_source.interaction_type = interaction_types_source.interaction_type
-    inner join reason_pairs
-        on interactions_source.user_id = reason_pairs.user_id
-        and interactions_source.shoe_id = reason_pairs.reason_shoe_id
 ),
 
 strongest_reasons as (
     select user_id, shoe_id, interaction_type
-    from reason_interactions
+    from ranked_interactions
     where strength_order = 1
 ),
 
