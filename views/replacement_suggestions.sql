@@ -161,7 +161,7 @@ ranked as (
         shared_attributes,
         row_number() over (
             partition by user_id, shoe_id
-            order by suggestion_score desc, similarity desc, suggested_shoe_id
+            order by suggestion_score desc, similarity desc, suggested_shoe_id asc
         ) as rank
     from deduplicated
     where pair_order = 1

@@ -29,7 +29,7 @@ with latest_pairs as (
         wear_share,
         days_to_end_of_life
     from purchases
-    order by user_id, shoe_id, purchased_at desc
+    order by user_id asc, shoe_id asc, purchased_at desc
 ),
 
 settings_in_force as (

@@ -102,7 +102,7 @@ ranked_interactions as (
             order by
                 interaction_types_source.funnel_step desc,
                 interaction_types_source.weight desc,
-                interactions_source.interaction_type
+                interactions_source.interaction_type asc
         ) as strength_order
     from interactions_source
     inner join interaction_types_source
