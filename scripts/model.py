@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
 # Relative size below which a row's score range counts as "constant" (float32 noise).
@@ -385,7 +384,9 @@ def segment_popularity(
     n_segments = len(segment_usage)
     n_usages = int(segment_usage.max()) + 1 if n_segments else 0
     # one vote per user with history: rows normalised to sum 1
-    votes = normalize(sp.csr_matrix(R, dtype=np.float64), norm="l1", axis=1)
+    votes = sp.csr_matrix(R, dtype=np.float64)
+    totals = np.asarray(votes.sum(axis=1)).ravel()
+    votes = sp.csr_matrix(sp.diags(1 / np.where(totals > 0, totals, 1)) @ votes)
     has_history = np.diff(votes.indptr) > 0
     # sum of votes and number of voters per segment (one-hot user -> segment)
     membership = sp.csr_matrix(
@@ -491,23 +492,22 @@ def explain(
     if R.nnz == 0 or n == 0:
         return reason
     n_shoes = grams.shape[0]
-    # one row per history entry (u, i), one column per recommended j of that user
+    # one row per rank of the list, one column per history entry (u, i): the pair (j, i). The grams
+    # are symmetric, so read (j, i): a user's entries are sorted by i, hence close in memory.
     entry_user = np.repeat(np.arange(n_users), lengths)
-    cells = R.indices.astype(np.int64)[:, None] * n_shoes + np.maximum(index, 0)[entry_user]
-    # both similarities of each (i, j) pair in one gather
+    cells = np.maximum(index, 0).T.astype(np.int64)[:, entry_user] * n_shoes + R.indices
+    # both similarities of each pair in one gather
     pairs = np.take(grams.view(np.float64).reshape(-1), cells).view(np.float32)
     # contribution of i to j: strength x (alpha cf similarity + beta content similarity)
-    contribution = pairs[:, 0::2] * cf_coef[entry_user, None]
-    contribution += pairs[:, 1::2] * content_coef[entry_user, None]
-    contribution *= R.data[:, None]
+    contribution = pairs[:, 0::2] * (cf_coef[entry_user] * R.data)
+    contribution += pairs[:, 1::2] * (content_coef[entry_user] * R.data)
     # best entry per (user, j): max over the user's run of entries, then the first entry reaching it
     has_history = lengths > 0
     starts = R.indptr[:-1][has_history]
-    best = np.maximum.reduceat(contribution, starts, axis=0)
-    group = (np.cumsum(has_history) - 1)[entry_user]
-    entry = np.arange(R.nnz, dtype=np.int32)[:, None]
-    position = np.where(contribution >= best[group], entry, np.int32(R.nnz))
-    first = np.minimum.reduceat(position, starts, axis=0)
+    best = np.maximum.reduceat(contribution, starts, axis=1)
+    reached = contribution >= np.repeat(best, lengths[has_history], axis=1)
+    position = np.where(reached, np.arange(R.nnz, dtype=np.int32), np.int32(R.nnz))
+    first = np.minimum.reduceat(position, starts, axis=1).T
     # back to shoe indices; padding stays -1
     reason[has_history] = R.indices[first]
     reason[index < 0] = -1
@@ -753,7 +753,9 @@ def similar_items(
     """
     n_shoes = model.content.shape[0]
     # unit item embeddings of the rank-k approximation
-    embedding = normalize(model.item_factors * model.singular_values[None, :]).astype(np.float32)
+    embedding = model.item_factors * model.singular_values[None, :]
+    norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+    embedding = (embedding / np.where(norms > 0, norms, 1)).astype(np.float32)
     c = np.float32(content_weight)
     parts = []
     for start in range(0, n_shoes, block_size):

@@ -321,3 +321,24 @@ def test_similar_items_share_taste_and_exclude_themselves():
         assert tastes(sims.index[shoe]) == {taste_of_shoe(shoe)}
     np.testing.assert_allclose(sims.similarity, 0.5 * sims.content + 0.5 * sims.cf, rtol=1e-5, atol=1e-6)
     assert np.all(np.diff(sims.similarity, axis=1) <= 1e-6)
+
+
+def test_explain_matches_a_brute_force_argmax():
+    rng = np.random.default_rng(8)
+    n_users, n_shoes, n = 25, 30, 6
+    R = sp.random(n_users, n_shoes, density=0.2, random_state=9, format="csr", dtype=np.float32)
+    Q = rng.normal(size=(n_shoes, 4)).astype(np.float32)
+    X = np.abs(rng.normal(size=(n_shoes, 7))).astype(np.float32)
+    grams = np.stack([Q @ Q.T, X @ X.T], axis=-1)
+    index = np.stack([rng.choice(n_shoes, n, replace=False) for _ in range(n_users)]).astype(np.int32)
+    index[0, -2:] = -1  # padding
+    alpha, beta = rng.random(n_users).astype(np.float32), rng.random(n_users).astype(np.float32)
+    reason = model.explain(R, index, grams, alpha, beta)
+    for user in range(n_users):
+        history, strength = R[user].indices, R[user].data
+        for rank, shoe in enumerate(index[user]):
+            if shoe < 0 or len(history) == 0:
+                assert reason[user, rank] == -1
+                continue
+            terms = strength * (alpha[user] * grams[history, shoe, 0] + beta[user] * grams[history, shoe, 1])
+            assert reason[user, rank] == history[np.argmax(terms)]

@@ -186,6 +186,21 @@ def test_segment_grid_and_similarities(db):
     assert all(shoe != other and (shoe < 200) == (other < 200) for shoe, other in sims)
 
 
+def test_without_interactions_everyone_still_gets_a_list(db):
+    create_schema(db)
+    assert score(db, **PARAMS)["n_recommendations"] == 0  # an empty database is no error
+    db.insert_df("users", USERS.astype({"age": "Int64"}))
+    db.insert_df("shoes", SHOES)
+    summary = score(db, **PARAMS)
+    assert summary["n_recommendations"] == 12 * 3
+    assert (
+        db.scalar(
+            "select count(*) from recommendations where cf_score is not null or reason_shoe_id is not null"
+        )
+        == 0
+    )
+
+
 def test_parameters_are_validated():
     with pytest.raises(ValueError, match="unknown scoring parameter"):
         params_from({"factorz": 3})
