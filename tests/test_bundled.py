@@ -1,0 +1,119 @@
+"""The bundled data set end to end: the main job, and every view identical on both engines.
+
+DuckDB is built by the main command itself (`python -m scripts.build`: schema, load, reference date,
+score). PostgreSQL gets the same schema and load, and then the score tables of the DuckDB run
+copied over, so that the comparison is of the SQL alone (the model is tested on its own).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from test_sql_views import _kind_of, canonical, fetch
+
+from scripts import build
+from scripts.db import Database
+from scripts.load import load
+from scripts.schema import create_schema, view_files
+
+SCORE_TABLES = ("model_runs", "recommendations", "shoe_similarities", "segment_recommendations")
+
+
+@pytest.fixture(scope="module")
+def duckdb_bundled(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("bundled") / "shoerec.duckdb")
+    assert build.main(["--db", path]) == 0
+    with Database(path) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def postgres_bundled(duckdb_bundled, pg_database_url):
+    schema = f"bundled_{uuid.uuid4().hex[:8]}"
+    with Database(pg_database_url) as admin:
+        admin.execute(f"create schema {schema}")
+    url = f"{pg_database_url}?options=-csearch_path%3D{schema}"
+    try:
+        with Database(url) as db:
+            create_schema(db)
+            load(db, build.BUNDLED_DATA_DIR)
+            build.set_reference_date(db, "auto", build.BUNDLED_DATA_DIR)
+            with db.transaction():
+                for table in SCORE_TABLES:
+                    db.insert_df(table, duckdb_bundled.query_df(f"select * from {table}"))
+            yield db
+    finally:
+        with Database(pg_database_url) as admin:
+            admin.execute(f"drop schema if exists {schema} cascade")
+
+
+def rows_of(db: Database, relation: str) -> list[tuple]:
+    names, rows = fetch(db, f"select * from {relation}")
+    kinds = [
+        _kind_of(next((row[i] for row in rows if row[i] is not None), "")) for i in range(len(names))
+    ]
+    return sorted(tuple(canonical(row[i], kinds[i]) for i in range(len(names))) for row in rows)
+
+
+def test_main_job_leaves_a_scored_database(duckdb_bundled):
+    db = duckdb_bundled
+    n_users = db.scalar("select count(*) from users")
+    assert n_users == 2000
+    assert db.scalar("select count(*) from latest_model_run") == 1
+    # a top-N for every user, those without history included
+    assert db.scalar("select count(distinct user_id) from user_recommendations") == n_users
+    cold = db.scalar("select count(*) from user_profiles where has_no_history")
+    assert cold > 0
+    assert (
+        db.scalar(
+            "select count(distinct user_id) from user_recommendations"
+            " where user_id in (select user_id from user_profiles where has_no_history)"
+        )
+        == cold
+    )
+    # the demo is viewed as of its own last day
+    assert db.scalar("select reference_date from settings") == db.scalar(
+        "select cast(max(occurred_at) as date) from interactions"
+    )
+
+
+def test_main_job_twice_changes_no_data(duckdb_bundled, tmp_path):
+    path = str(tmp_path / "twice.duckdb")
+    assert build.main(["--db", path, "--no-score"]) == 0
+    with Database(path) as db:
+        before = {table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")}
+    assert build.main(["--db", path, "--no-score"]) == 0
+    with Database(path) as db:
+        after = {table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")}
+    assert before == after
+
+
+def test_same_row_counts_on_both_engines(duckdb_bundled, postgres_bundled):
+    for table in ("users", "shoes", "interactions"):
+        assert duckdb_bundled.scalar(f"select count(*) from {table}") == postgres_bundled.scalar(
+            f"select count(*) from {table}"
+        ), table
+
+
+@pytest.mark.parametrize("view", [path.stem for path in view_files()])
+def test_view_parity_on_bundled_data(view, duckdb_bundled, postgres_bundled):
+    on_duckdb = rows_of(duckdb_bundled, view)
+    on_postgres = rows_of(postgres_bundled, view)
+    assert len(on_duckdb) == len(on_postgres), view
+    differing = [pair for pair in zip(on_duckdb, on_postgres, strict=True) if pair[0] != pair[1]]
+    assert not differing, f"{view}: {len(differing)} rows differ, first: {differing[:2]}"
+
+
+@pytest.mark.parametrize("engine_fixture", ["duckdb_bundled", "postgres_bundled"])
+def test_service_mix_is_realistic(engine_fixture, request):
+    db = request.getfixturevalue(engine_fixture)
+    care = dict(db.query("select status, count(*) from care_notifications group by status"))
+    windows = dict(db.query("select status, count(*) from replacement_windows group by status"))
+    for status in ("upcoming", "due", "overdue"):
+        assert care.get(status, 0) > 0, (status, care)
+    for status in ("ok", "nearing_end_of_life", "past_end_of_life"):
+        assert windows.get(status, 0) > 0, (status, windows)
+    assert db.scalar("select count(*) from replacement_suggestions") > 0
+    kinds = dict(db.query("select kind, count(*) from user_messages group by kind"))
+    assert kinds.get("care_reminder", 0) > 0 and kinds.get("replacement", 0) > 0, kinds
