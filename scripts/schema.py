@@ -24,7 +24,7 @@ TABLE_FILES = ("tables.sql", "defaults.sql")
 def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
     """The view files in an order where every view comes after the views it reads."""
     files = {path.stem: path for path in sorted(views_dir.glob("*.sql"))}
-    texts = {name: _strip_comments(path.read_text(encoding="utf-8")) for name, path in files.items()}
+    texts = {name: _code_only(path.read_text(encoding="utf-8")) for name, path in files.items()}
     graph = {
         name: {other for other in files if other != name and re.search(rf"\b{other}\b", text)}
         for name, text in texts.items()
@@ -32,8 +32,10 @@ def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
     return [files[name] for name in TopologicalSorter(graph).static_order()]
 
 
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*", "", sql)
+def _code_only(sql: str) -> str:
+    """The SQL without comments and string literals (a view named in a comment is no dependency)."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
 def create_tables(db: Database) -> None:

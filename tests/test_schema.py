@@ -48,3 +48,12 @@ def test_constraints_refuse_contract_violations(db, statement):
     create_schema(db)
     with pytest.raises(Exception):  # noqa: B017 - each driver has its own constraint error class
         db.execute(statement)
+
+
+def test_view_order_ignores_names_in_comments_and_strings(tmp_path):
+    (tmp_path / "a_view.sql").write_text(
+        "-- one row per thing; b_view is mentioned here only\n"
+        "create view a_view as select 1 as x;\ncomment on view a_view is 'not from b_view';\n"
+    )
+    (tmp_path / "b_view.sql").write_text("-- one row\ncreate view b_view as select x from a_view;\n")
+    assert [path.stem for path in view_files(tmp_path)] == ["a_view", "b_view"]

@@ -23,9 +23,9 @@ activity as (
     select
         user_id,
         count(*) as shoes_interacted,
-        sum(view_count) as view_count,
-        sum(wishlist_count) as wishlist_count,
-        sum(purchase_count) as purchase_count,
+        cast(sum(view_count) as bigint) as view_count,
+        cast(sum(wishlist_count) as bigint) as wishlist_count,
+        cast(sum(purchase_count) as bigint) as purchase_count,
         min(first_interaction_at) as first_interaction_at,
         max(last_interaction_at) as last_interaction_at
     from matrix
