@@ -96,3 +96,45 @@ def db(db_url):
     """An open connection to an empty database on each engine in turn."""
     with Database(db_url) as database:
         yield database
+
+
+# -- the bundled data set, built once per session -----------------------------------------------
+SCORE_TABLES = ("model_runs", "recommendations", "shoe_similarities", "segment_recommendations")
+
+
+@pytest.fixture(scope="session")
+def bundled_duckdb_url(tmp_path_factory) -> str:
+    """A DuckDB file built from data/ by the main command itself (schema, load, reference date, score)."""
+    from scripts import build
+
+    path = str(tmp_path_factory.mktemp("bundled") / "shoerec.duckdb")
+    assert build.main(["--db", path]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
+    """The same data loaded into PostgreSQL, with the score tables of the DuckDB run copied over
+    (so that comparing the two engines compares the SQL alone; the model is tested on its own)."""
+    from scripts import build
+    from scripts.load import load
+    from scripts.schema import create_schema
+
+    schema = f"bundled_{uuid.uuid4().hex[:8]}"
+    with Database(pg_database_url) as admin:
+        admin.execute(f"create schema {schema}")
+    url = _with_search_path(pg_database_url, schema)
+    with Database(url) as db, Database(bundled_duckdb_url, read_only=True) as source:
+        create_schema(db)
+        load(db, build.BUNDLED_DATA_DIR)
+        build.set_reference_date(db, "auto", build.BUNDLED_DATA_DIR)
+        with db.transaction():
+            for table in SCORE_TABLES:
+                db.insert_df(table, source.query_df(f"select * from {table}"))
+    return url
+
+
+@pytest.fixture(params=ENGINES)
+def bundled_url(request) -> str:
+    """The bundled, scored database on each engine in turn (shared: do not write to it)."""
+    return request.getfixturevalue(f"bundled_{request.param}_url")

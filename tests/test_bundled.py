@@ -1,51 +1,28 @@
 """The bundled data set end to end: the main job, and every view identical on both engines.
 
-DuckDB is built by the main command itself (`python -m scripts.build`: schema, load, reference date,
-score). PostgreSQL gets the same schema and load, and then the score tables of the DuckDB run
-copied over, so that the comparison is of the SQL alone (the model is tested on its own).
+The databases come from the session fixtures of conftest.py: DuckDB built by the main command itself,
+PostgreSQL loaded the same way with the DuckDB run's score tables copied over.
 """
 
 from __future__ import annotations
-
-import uuid
 
 import pytest
 from test_sql_views import _kind_of, canonical, fetch
 
 from scripts import build
 from scripts.db import Database
-from scripts.load import load
-from scripts.schema import create_schema, view_files
-
-SCORE_TABLES = ("model_runs", "recommendations", "shoe_similarities", "segment_recommendations")
-
+from scripts.schema import view_files
 
 @pytest.fixture(scope="module")
-def duckdb_bundled(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("bundled") / "shoerec.duckdb")
-    assert build.main(["--db", path]) == 0
-    with Database(path) as db:
+def duckdb_bundled(bundled_duckdb_url):
+    with Database(bundled_duckdb_url, read_only=True) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-def postgres_bundled(duckdb_bundled, pg_database_url):
-    schema = f"bundled_{uuid.uuid4().hex[:8]}"
-    with Database(pg_database_url) as admin:
-        admin.execute(f"create schema {schema}")
-    url = f"{pg_database_url}?options=-csearch_path%3D{schema}"
-    try:
-        with Database(url) as db:
-            create_schema(db)
-            load(db, build.BUNDLED_DATA_DIR)
-            build.set_reference_date(db, "auto", build.BUNDLED_DATA_DIR)
-            with db.transaction():
-                for table in SCORE_TABLES:
-                    db.insert_df(table, duckdb_bundled.query_df(f"select * from {table}"))
-            yield db
-    finally:
-        with Database(pg_database_url) as admin:
-            admin.execute(f"drop schema if exists {schema} cascade")
+def postgres_bundled(bundled_postgres_url):
+    with Database(bundled_postgres_url) as db:
+        yield db
 
 
 def rows_of(db: Database, relation: str) -> list[tuple]:

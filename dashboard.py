@@ -1,0 +1,367 @@
+"""Shoe recommender dashboard: one customer's recommendations and services, and the business view.
+
+    streamlit run dashboard.py
+
+Reads views only, with bound parameters. The database is SHOEREC_DASHBOARD_DB, else SHOEREC_DB,
+else the DuckDB file data/shoerec.duckdb, opened read-only with one short connection per query (so a
+rebuild is never blocked for long). On PostgreSQL, give it the read-only dashboard role.
+Everything shown that a retailer or customer typed (shoe names, care texts) is shown as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import random
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+import streamlit as st
+
+from scripts.db import Database, DatabaseError, describe, engine_of, resolve_url
+
+CACHE_SECONDS = 30
+TOP_N_SHOWN = 10
+HISTORY_SHOWN = 50
+CARE_DAYS_AROUND = 120  # care reminders shown: this many days either side of the as-of date
+MAX_USERS_IN_PICKER = 20_000
+STATUS_ICONS = {
+    "overdue": "🔴",
+    "due": "🟠",
+    "upcoming": "⚪",
+    "past_end_of_life": "🔴",
+    "nearing_end_of_life": "🟠",
+    "ok": "🟢",
+}
+
+log = logging.getLogger("dashboard")
+
+# -- page config ------------------------------------------------------------------------------
+st.set_page_config(page_title="Shoe recommender", page_icon="👟", layout="wide")
+
+# -- connection -------------------------------------------------------------------------------
+DB_URL = os.environ.get("SHOEREC_DASHBOARD_DB") or resolve_url(None)
+
+
+class Unavailable(RuntimeError):
+    """The database cannot be read right now (not built yet, or locked by a rebuild)."""
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _cached_query(url: str, sql: str, params: tuple) -> pd.DataFrame:
+    try:
+        with Database(url, read_only=True, must_exist=True) as db:
+            return db.query_df(sql, list(params) or None)
+    except DatabaseError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def query(sql: str, *params: object) -> pd.DataFrame:
+    """Rows of a query on the views, parameters bound, cached for CACHE_SECONDS."""
+    return _cached_query(DB_URL, sql, params)
+
+
+def md(text: object) -> str:
+    """User-supplied text made inert for Streamlit markdown: shown exactly as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+def status_label(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '')} {status.replace('_', ' ')}"
+
+
+@contextmanager
+def section(name: str) -> Iterator[None]:
+    """Run one part of the page; if it fails, say so in the page (no traceback) and go on."""
+    try:
+        yield
+    except Unavailable as exc:
+        show_unavailable(str(exc))
+    except Exception:  # noqa: BLE001 - the visitor gets a message, the log gets the traceback
+        log.exception("dashboard section %r failed", name)
+        st.error(f"Sorry, the {name} part of this page could not be shown. The details are in the server log.")
+
+
+def show_unavailable(reason: str) -> None:
+    """The page's answer when there is nothing to read yet (no traceback, the command to run)."""
+    if engine_of(DB_URL) == "duckdb" and "no database at" in reason:
+        st.info(
+            "There is no database yet. Build it from the bundled data (about a minute), then reload:\n\n"
+            "```\npython -m scripts.build\n```"
+        )
+    else:
+        st.warning(
+            "The database cannot be read right now (it may be being rebuilt). Try again in a moment.\n\n"
+            f"Database: `{describe(DB_URL)}`"
+        )
+
+
+st.title("👟 Shoe recommender")
+
+try:
+    settings = query("select reference_date, due_soon_days from current_settings")
+    user_count = int(query("select count(*) as n from user_profiles").at[0, "n"])
+except Unavailable as exc:
+    show_unavailable(str(exc))
+    st.stop()
+except Exception:  # noqa: BLE001 - a view missing or broken: say what to do, no traceback
+    log.exception("dashboard cannot read the views")
+    st.error("The database is not ready for the dashboard (views missing?). Run `python -m scripts.build`.")
+    st.stop()
+
+reference_date: dt.date = pd.Timestamp(settings.at[0, "reference_date"]).date()
+due_soon_days = int(settings.at[0, "due_soon_days"])
+
+# -- sidebar: which customer, as of when -------------------------------------------------------
+with st.sidebar:
+    st.header("Customer")
+    user_id: int | None = None
+    if user_count == 0:
+        st.info("No customers yet: load users.csv with `python -m scripts.load`.")
+    else:
+
+        def pick_random() -> None:
+            offset = random.randrange(user_count)
+            picked = query("select user_id from user_profiles order by user_id limit 1 offset ?", offset)
+            st.session_state["user_id"] = int(picked.at[0, "user_id"])
+
+        if user_count <= MAX_USERS_IN_PICKER:
+            user_ids = [int(x) for x in query("select user_id from user_profiles order by user_id")["user_id"]]
+            if st.session_state.get("user_id") not in user_ids:
+                st.session_state["user_id"] = user_ids[0]
+            st.selectbox("Customer id (type to search)", user_ids, key="user_id")
+        else:
+            if "user_id" not in st.session_state:
+                st.session_state["user_id"] = int(query("select min(user_id) as id from user_profiles").at[0, "id"])
+            st.number_input("Customer id", step=1, key="user_id")
+        st.button("🎲 Random customer", on_click=pick_random, use_container_width=True)
+        user_id = int(st.session_state["user_id"])
+
+    st.header("As of")
+    as_of: dt.date = st.date_input(
+        "Service status as of",
+        value=reference_date,
+        help="Care reminders and end-of-life windows as they stand on this day. "
+        "Defaults to the reference date of the data.",
+    )
+    st.caption(f"Reference date {reference_date:%d %b %Y} · {engine_of(DB_URL)}")
+
+tab_customer, tab_new, tab_business = st.tabs(["Customer", "A brand-new customer", "Business overview"])
+
+# -- one customer -----------------------------------------------------------------------------
+with tab_customer, section("customer"):
+    profile = query("select * from user_profiles where user_id = ?", user_id) if user_id is not None else None
+    if profile is None:
+        st.info("Pick a customer once there are some.")
+    elif profile.empty:
+        st.warning(f"There is no customer with id {user_id}.")
+    else:
+        person = profile.iloc[0]
+        st.subheader(f"Customer {user_id}")
+        cols = st.columns(5)
+        cols[0].metric("Age", "unknown" if pd.isna(person["age"]) else int(person["age"]))
+        cols[1].metric("Gender", str(person["gender"]))
+        cols[2].metric("Primary usage", str(person["primary_usage"]))
+        cols[3].metric("Shoes looked at", int(person["shoes_interacted"]))
+        cols[4].metric("Purchases", int(person["purchase_count"]))
+        st.caption(f"Segment: {md(person['segment'])}")
+
+        left, right = st.columns([3, 2], gap="large")
+
+        with left:
+            st.markdown("#### Recommended for them")
+            recs = query(
+                "select rank, name, brand, type, material, color, price, score, cf_weight, reason"
+                " from user_recommendations where user_id = ? and rank <= ? order by rank",
+                user_id,
+                TOP_N_SHOWN,
+            )
+            if recs.empty:
+                st.info("No recommendations yet: run `python -m scripts.score` to publish a scoring run.")
+            else:
+                if bool(person["has_no_history"]):
+                    st.caption("No history yet: these are what customers like them choose.")
+                cards = st.columns(2)
+                for position, rec in enumerate(recs.itertuples()):
+                    with cards[position % 2].container(border=True):
+                        st.markdown(f"**{rec.rank}. {md(rec.name)}**")
+                        st.caption(
+                            f"{md(rec.brand)} · {md(rec.type)} · {md(rec.material)} · {md(rec.color)}"
+                            f" · {rec.price:.2f}"
+                        )
+                        behaviour = float(rec.cf_weight)
+                        st.progress(
+                            behaviour,
+                            text=f"score {rec.score:.2f} · {behaviour:.0%} from behaviour,"
+                            f" {1 - behaviour:.0%} from content",
+                        )
+                        st.text(rec.reason)
+
+        with right:
+            st.markdown("#### Messages for them today")
+            messages = query(
+                "select kind, message_on, status, title, body from user_messages where user_id = ?"
+                " order by message_on desc, message_id",
+                user_id,
+            )
+            if messages.empty:
+                st.info("Nothing to tell this customer today.")
+            for message in messages.itertuples():
+                with st.container(border=True):
+                    st.markdown(f"{STATUS_ICONS.get(message.status, '')} **{md(message.title)}**")
+                    st.caption(f"{message.kind.replace('_', ' ')} · {message.message_on:%d %b %Y}")
+                    st.text(message.body)
+
+        st.markdown(f"#### Their shoes as of {as_of:%d %b %Y}")
+        windows = query(
+            "select shoe_id, name, brand, type, purchased_on, end_of_life_on, window_opens_on,"
+            " personal_lifespan_days,"
+            " least(greatest(cast(? - purchased_on as double precision) / personal_lifespan_days, 0), 1.5)"
+            "   as wear_share,"
+            " case when ? >= end_of_life_on then 'past_end_of_life'"
+            "      when ? >= window_opens_on then 'nearing_end_of_life' else 'ok' end as status"
+            " from replacement_windows where user_id = ? and purchased_on <= ? order by end_of_life_on",
+            as_of,
+            as_of,
+            as_of,
+            user_id,
+            as_of,
+        )
+        if windows.empty:
+            st.info("No shoes bought yet.")
+        else:
+            windows["status"] = windows["status"].map(status_label)
+            st.dataframe(
+                windows.drop(columns=["shoe_id"]),
+                hide_index=True,
+                column_config={
+                    "name": "Shoe",
+                    "wear_share": st.column_config.ProgressColumn(
+                        "Life used", min_value=0, max_value=1, format="percent",
+                        help="Days worn / personal lifespan (catalogue lifespan adjusted for their usage).",
+                    ),
+                    "personal_lifespan_days": "Personal lifespan (days)",
+                },
+            )
+            suggestions = query(
+                "select owned_name, rank, suggested_name, brand, type, material, price, suggestion_score, reason"
+                " from replacement_suggestions where user_id = ? order by owned_name, rank",
+                user_id,
+            )
+            if not suggestions.empty:
+                st.markdown("##### Suggested replacements for shoes near the end of their life")
+                st.dataframe(
+                    suggestions,
+                    hide_index=True,
+                    column_config={
+                        "owned_name": "Replaces",
+                        "suggested_name": "Suggestion",
+                        "suggestion_score": st.column_config.ProgressColumn(
+                            "Fit", min_value=0, max_value=1, format="%.2f"
+                        ),
+                        "reason": st.column_config.TextColumn("Why", width="large"),
+                    },
+                )
+
+            st.markdown(f"#### Care reminders around {as_of:%d %b %Y}")
+            care = query(
+                "select due_on, name, title, instructions,"
+                " case when due_on < ? then 'overdue' when due_on <= ? then 'due' else 'upcoming' end as status"
+                " from care_notifications"
+                " where user_id = ? and is_latest_purchase and purchased_on <= ? and due_on between ? and ?"
+                " order by due_on",
+                as_of,
+                as_of + dt.timedelta(days=due_soon_days),
+                user_id,
+                as_of,
+                as_of - dt.timedelta(days=CARE_DAYS_AROUND),
+                as_of + dt.timedelta(days=CARE_DAYS_AROUND),
+            )
+            if care.empty:
+                st.info(f"No care reminders within {CARE_DAYS_AROUND} days of that date.")
+            else:
+                care["status"] = care["status"].map(status_label)
+                st.dataframe(
+                    care,
+                    hide_index=True,
+                    column_config={"name": "Shoe", "instructions": st.column_config.TextColumn(width="large")},
+                )
+
+        st.markdown("#### History")
+        history = query(
+            "select occurred_at, interaction_type, name, brand, type, price from user_history"
+            " where user_id = ? order by occurred_at desc limit ?",
+            user_id,
+            HISTORY_SHOWN,
+        )
+        if history.empty:
+            st.info("No views, wishlists or purchases yet: recommendations come from their segment.")
+        else:
+            st.dataframe(history, hide_index=True, column_config={"name": "Shoe"})
+
+# -- a brand-new customer ---------------------------------------------------------------------
+with tab_new, section("new customer"):
+    st.subheader("What a brand-new customer would see")
+    st.caption("From the latest scoring run's segment lists: no scoring happens in this page.")
+    segments = query("select distinct primary_usage, gender, age_band from new_customer_recommendations")
+    if segments.empty:
+        st.info("No scoring run yet: run `python -m scripts.score`.")
+    else:
+        c1, c2, c3 = st.columns(3)
+        usage = c1.selectbox("Primary usage", sorted(segments["primary_usage"].unique()))
+        gender = c2.selectbox("Gender", sorted(segments["gender"].unique()))
+        band = c3.selectbox("Age band", sorted(segments["age_band"].unique()))
+        new_recs = query(
+            "select rank, name, brand, type, material, color, price, score from new_customer_recommendations"
+            " where primary_usage = ? and gender = ? and age_band = ? and rank <= ? order by rank",
+            usage,
+            gender,
+            band,
+            TOP_N_SHOWN,
+        )
+        st.dataframe(
+            new_recs,
+            hide_index=True,
+            column_config={
+                "name": "Shoe",
+                "price": st.column_config.NumberColumn("Price", format="%.2f"),
+                "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=1, format="%.2f"),
+            },
+        )
+
+# -- business overview ------------------------------------------------------------------------
+with tab_business, section("business overview"):
+    overview = query("select * from business_overview").iloc[0]
+    st.subheader(f"Business overview as of {pd.Timestamp(overview['reference_date']):%d %b %Y}")
+    row1 = st.columns(4)
+    row1[0].metric("Customers", f"{int(overview['user_count']):,}")
+    row1[1].metric("Shoes in the catalogue", f"{int(overview['shoe_count']):,}")
+    row1[2].metric("Interactions", f"{int(overview['interaction_count']):,}")
+    row1[3].metric("Purchases", f"{int(overview['purchase_count']):,}")
+    row2 = st.columns(4)
+    row2[0].metric(f"Care reminders due (next {due_soon_days} days)", f"{int(overview['reminders_due_count']):,}")
+    row2[1].metric("Care reminders overdue", f"{int(overview['reminders_overdue_count']):,}")
+    row2[2].metric("Shoes reaching end of life this month", f"{int(overview['end_of_life_this_month_count']):,}")
+    row2[3].metric("Shoes past end of life", f"{int(overview['past_end_of_life_count']):,}")
+
+    st.markdown("#### Latest model run")
+    run = query("select * from latest_model_run")
+    if run.empty:
+        st.info("No scoring run has been published yet: run `python -m scripts.score`.")
+    else:
+        latest = run.iloc[0]
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Run", int(latest["run_id"]))
+        c2.metric("Finished (UTC)", f"{pd.Timestamp(latest['finished_at']):%Y-%m-%d %H:%M}")
+        c3.metric("Duration", f"{float(latest['duration_seconds']):.1f} s")
+        c4.metric("Recommendations", f"{int(latest['n_recommendations']):,}")
+        timings = json.loads(latest["timings"] or "{}")
+        if timings:
+            st.caption("Seconds per stage")
+            st.bar_chart(pd.Series(timings, name="seconds"), horizontal=True)
+        with st.expander("Parameters of this run"):
+            st.json(json.loads(latest["parameters"]))
