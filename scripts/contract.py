@@ -229,9 +229,8 @@ def _parse_integer(column: Column, text: pd.Series, **_) -> tuple[pd.Series, np.
     is_integer = _mask(stripped.str.fullmatch(_INTEGER))
     reasons[~blank & ~is_integer] = "is not an integer"
     _required(column, blank, reasons)
-    # up to 18 digits fits int64 for sure; longer ones are checked exactly in Python
-    digits = stripped.str.lstrip("+-").str.lstrip("0").str.len().to_numpy(dtype=np.int64, na_value=0)
-    long = is_integer & (digits > 18)
+    # up to 18 characters fits int64 for sure; longer ones (rare) are checked exactly in Python
+    long = is_integer & (stripped.str.len().to_numpy(dtype=np.int64, na_value=0) > 18)
     fast = is_integer & ~long
     values = np.zeros(n, dtype=np.int64)
     values[fast] = stripped[fast].astype("int64").to_numpy()
