@@ -170,8 +170,12 @@ class Database:
 
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator["Database"]:
-        """All or nothing: commit when the block ends, roll back if it raises."""
+    def transaction(self, *, rollback: bool = False) -> Iterator["Database"]:
+        """All or nothing: commit when the block ends, roll back if it raises.
+
+        With ``rollback=True`` the block is always rolled back: a "what if" that changes settings,
+        reads what the views then say, and leaves the database exactly as it was.
+        """
         if self._in_transaction:
             raise RuntimeError("transactions do not nest")
         self.execute("begin")
@@ -182,7 +186,7 @@ class Database:
             self.execute("rollback")
             raise
         else:
-            self.execute("commit")
+            self.execute("rollback" if rollback else "commit")
         finally:
             self._in_transaction = False
 

@@ -119,6 +119,20 @@ def params_from(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return params
 
 
+def stored_params(db: Database) -> dict[str, Any]:
+    """The parameters the last tuning chose (table ``tuned_parameters``), as overrides.
+
+    A stored name that is no longer a parameter is ignored with a warning.
+    """
+    stored = {}
+    for name, value in db.query("select parameter, value from tuned_parameters order by parameter"):
+        if name not in DEFAULT_PARAMS:
+            log.warning("ignoring tuned parameter %r: not a scoring parameter", name)
+            continue
+        stored[name] = json.loads(value)
+    return stored
+
+
 def _validate(params: dict[str, Any]) -> None:
     problems = [
         f"{key} must be >= {low}"
@@ -431,7 +445,8 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
     db : Database
         An open connection; the schema must exist.
     **overrides
-        Any of :data:`DEFAULT_PARAMS`.
+        Any of :data:`DEFAULT_PARAMS`; they win over the values stored by the last tuning
+        (:func:`stored_params`), which win over the defaults.
 
     Returns
     -------
@@ -439,7 +454,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
         run_id, status, counts (n_users, n_shoes, n_interactions, n_recommendations,
         n_similarities, n_segment_recommendations, n_pruned_runs), parameters and timings (seconds).
     """
-    params = params_from(overrides)
+    params = params_from({**stored_params(db), **{k: v for k, v in overrides.items() if v is not None}})
     clock = _Stopwatch()
     _fail_abandoned(db)
     run_id = _start_run(db, params)
@@ -587,14 +602,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    overrides = {key: getattr(args, key) for key in DEFAULT_PARAMS}
+    # only what the command line sets: the rest comes from tuned_parameters, then the defaults
+    overrides = {key: getattr(args, key) for key in DEFAULT_PARAMS if getattr(args, key) is not None}
     try:
-        params = params_from(overrides)
+        params_from(overrides)
     except ValueError as exc:
         parser.error(str(exc))
     try:
         with Database(args.db) as db:
-            summary = score(db, **params)
+            summary = score(db, **overrides)
     except DatabaseError as exc:
         log.error("%s", exc)
         return 1

@@ -219,3 +219,49 @@ create table if not exists segment_recommendations (
 comment on table segment_recommendations is 'Top-N shoes for a brand-new customer of each segment (usage x gender x age band), per scoring run.';
 comment on column segment_recommendations.gender is 'Gender, or ''unknown''.';
 comment on column segment_recommendations.age_band is 'age_bands.age_band, or ''unknown''.';
+
+------------------------------------------------------------------------------------------------
+-- Offline evaluation (python -m scripts.evaluate) and the parameters it tunes
+------------------------------------------------------------------------------------------------
+
+create table if not exists evaluation_runs (
+    evaluation_id bigint primary key,
+    started_at timestamp not null,
+    finished_at timestamp not null,
+    cutoff_date date not null,
+    test_share double precision,
+    relevant_types text not null,
+    parameters text not null,
+    tuning text,
+    n_train_interactions bigint not null,
+    n_test_interactions bigint not null
+);
+comment on table evaluation_runs is 'One row per offline evaluation: the time split and the parameters evaluated.';
+comment on column evaluation_runs.cutoff_date is 'Last day of training; the test period starts the day after.';
+comment on column evaluation_runs.relevant_types is 'Interaction types that count as relevant in the test period, comma-separated.';
+comment on column evaluation_runs.parameters is 'The hybrid''s parameters evaluated (after tuning), as JSON.';
+comment on column evaluation_runs.tuning is 'Every setting tried on the validation cut with its NDCG, as JSON.';
+
+create table if not exists evaluations (
+    evaluation_id bigint not null references evaluation_runs (evaluation_id),
+    model text not null,
+    user_group text not null check (user_group in ('warm', 'cold', 'all')),
+    k integer not null check (k >= 1),
+    metric text not null,
+    value double precision,
+    n_users bigint not null,
+    primary key (evaluation_id, model, user_group, k, metric)
+);
+comment on table evaluations is 'One row per evaluation x model x user group x k x metric.';
+comment on column evaluations.model is 'popularity, segment_popularity, cf, content or hybrid.';
+comment on column evaluations.user_group is 'warm (had training interactions), cold (had none) or all.';
+comment on column evaluations.value is 'The metric''s mean over the group''s users (coverage and cold_item_share: over their lists); null when undefined.';
+
+create table if not exists tuned_parameters (
+    parameter text primary key,
+    value text not null,
+    evaluation_id bigint references evaluation_runs (evaluation_id),
+    tuned_at timestamp not null
+);
+comment on table tuned_parameters is 'Model parameters chosen by the last tuning; scripts.score uses them as its defaults (a command-line value still wins).';
+comment on column tuned_parameters.value is 'The value, as JSON.';

@@ -185,6 +185,30 @@ def fixture_tables(seed: int = SEED) -> dict[str, pd.DataFrame]:
         "segment_recommendations": pd.DataFrame(
             segments, columns=["run_id", "primary_usage", "gender", "age_band", "rank", "shoe_id", "score"]
         ),
+        # two offline evaluations: the views show the latest only
+        "evaluation_runs": pd.DataFrame(
+            {
+                "evaluation_id": [1, 2],
+                "started_at": pd.to_datetime(["2024-06-01 10:00", "2024-06-02 10:00"]),
+                "finished_at": pd.to_datetime(["2024-06-01 10:01", "2024-06-02 10:01"]),
+                "cutoff_date": [dt.date(2024, 5, 1), dt.date(2024, 5, 2)],
+                "relevant_types": ["purchase", "add_to_wishlist,purchase"],
+                "parameters": ["{}", "{}"],
+                "n_train_interactions": [100, 110],
+                "n_test_interactions": [20, 25],
+            }
+        ),
+        "evaluations": pd.DataFrame(
+            [
+                (evaluation_id, model, group, k, metric, float(rng.random()), 10)
+                for evaluation_id in (1, 2)
+                for model in ("popularity", "hybrid")
+                for group in ("warm", "cold", "all")
+                for k in (5, 10)
+                for metric in ("ndcg", "precision")
+            ],
+            columns=["evaluation_id", "model", "user_group", "k", "metric", "value", "n_users"],
+        ),
     }
 
 

@@ -1,0 +1,40 @@
+-- one row per (model, user_group, k, metric) of the latest offline evaluation (evaluation_runs),
+-- with its split: how good each model is, for warm and cold users.
+
+create view model_evaluations as
+
+with latest_run as (
+    select
+        evaluation_id,
+        finished_at,
+        cutoff_date,
+        relevant_types,
+        parameters
+    from evaluation_runs
+    where evaluation_id = (select max(evaluation_id) from evaluation_runs)
+),
+
+results as (
+    select evaluation_id, model, user_group, k, metric, value, n_users from evaluations
+)
+
+select
+    results.evaluation_id,
+    latest_run.finished_at,
+    latest_run.cutoff_date,
+    latest_run.relevant_types,
+    results.model,
+    results.user_group,
+    results.k,
+    results.metric,
+    results.value,
+    results.n_users,
+    latest_run.parameters
+from results
+inner join latest_run
+    on results.evaluation_id = latest_run.evaluation_id;
+
+comment on view model_evaluations is 'The latest offline evaluation: one row per model x user group x k x metric.';
+comment on column model_evaluations.cutoff_date is 'Last training day of the time split.';
+comment on column model_evaluations.user_group is 'warm (had training interactions), cold (had none) or all.';
+comment on column model_evaluations.value is 'Mean over the group''s users at k (null when undefined).';
