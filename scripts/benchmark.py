@@ -1,0 +1,1008 @@
+"""Scale benchmark: generate, load, score and write back at a given size, beside implicit's ALS.
+
+    python -m scripts.benchmark [--users 100000] [--shoes 5000] [--interactions 5000000]
+                                [--db URL] [--work-dir bench] [--stages generate,load,score,model,implicit]
+                                [--no-implicit] [--scaling [SIZES]] [--json FILE] [--keep-db]
+
+Every stage runs in a fresh child process (multiprocessing, spawn), so the peak memory printed for a
+stage is that stage's own (the maximum resident set size of its process, imports included; worker
+processes of the generator are reported apart). The stages, in order:
+
+  generate  scripts.generate_data: the three CSV files into --work-dir (its worker processes simulate).
+  load      a fresh database: schema and views, scripts.load (strict, one transaction), and the
+            reference date set to the last interaction day (as scripts.build does for generated data).
+  score     scripts.score with its defaults: export the views, fit, shoe similarities, segment lists,
+            top-50 for every user in batches, write-back of every row in one transaction, publication.
+  model     the same hybrid in memory: export, fit, similarities, segments, top-50 for every user
+            (rows prepared as for writing), nothing written; score minus model ~ the database's share.
+  implicit  implicit's AlternatingLeastSquares (64 factors, 15 iterations, random_state 42) on the
+            same interaction matrix: export, fit, recommend N=50 for every user with
+            filter_already_liked_items=True, in batches; nothing written. Needs
+            `pip install -r requirements-bench.txt`; skipped with a message when missing.
+
+--scaling generates, loads and scores smaller data sets (same shoes, interactions per user kept) and
+prints the score stage's seconds per 1,000 users at each size: cost should grow linearly with users.
+
+--db: default a fresh DuckDB file bench/benchmark.duckdb (git-ignored; deleted at the end unless
+--keep-db). With a postgresql:// URI the benchmark creates a fresh schema in that database and drops
+it at the end (unless --keep-db). The PostgreSQL server's own memory is not in the figures. Without
+the load stage, --db must already hold loaded data (e.g. a database kept with --keep-db), and the
+generated files are read from --work-dir when the generate stage is left out.
+
+Timings on a shared machine vary: the load average at start and end is printed with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from scripts.cli import setup_logging
+from scripts.db import ROOT, describe, engine_of
+
+log = logging.getLogger(__name__)
+
+STAGES = ("generate", "load", "score", "model", "implicit")
+DEFAULT_USERS = 100_000
+DEFAULT_SHOES = 5_000
+DEFAULT_INTERACTIONS_PER_USER = 50
+DEFAULT_WORK_DIR = ROOT / "bench"
+DEFAULT_DB_NAME = "benchmark.duckdb"
+TOP_N = 50
+IMPLICIT_PARAMS = {"factors": 64, "iterations": 15, "random_state": 42}
+IMPLICIT_BATCH_USERS = 10_000
+MIB = 1024 * 1024
+
+# The issue's targets: (users at least, users at most) -> limits of the score stage
+TARGETS = (
+    {"users": (1, 100_000), "seconds": 60.0, "peak_gib": 4.0, "text": "up to 100,000 users"},
+    {"users": (1_000_000, None), "seconds": None, "peak_gib": 8.0, "text": "1,000,000 users"},
+)
+
+WHAT = {
+    "generate": "simulate + write the three CSV files",
+    "load": "schema, validate, stage, check, merge (one transaction), reference date",
+    "score": "export, fit, similarities, segments, top-50 all users, write-back, publish",
+    "model": "export, fit, similarities, segments, top-50 all users; no write",
+    "implicit": "export, ALS fit, recommend top-50 all users; no write",
+}
+
+
+class StageFailed(RuntimeError):
+    """A stage raised in its child process, or the child died (killed, out of memory)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring a stage in a child process
+# ---------------------------------------------------------------------------------------------
+
+
+def _peak_rss_mib(who: int) -> float:
+    """ru_maxrss of this process or of its waited-for children, in MiB (Linux reports KiB)."""
+    scale = 1 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(who).ru_maxrss * scale / MIB, 1)
+
+
+def _current_rss_mib() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            return round(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB, 1)
+    except OSError:
+        return float("nan")
+
+
+def _cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def _child_main(sender, stage: str, task: dict[str, Any]) -> None:
+    """Entry point of a stage's child: run it, add time and memory, send the result back."""
+    setup_logging(task.get("verbose", False))
+    try:
+        # imports first, outside the clocks (they are in the peak memory, as in any real run)
+        drivers = ["psycopg2"] if engine_of(task.get("url", "")) == "postgres" else []
+        for module in STAGE_IMPORTS[stage] + drivers:
+            importlib.import_module(module)
+        baseline = _current_rss_mib()
+        cpu_before = _cpu_seconds()
+        started = time.perf_counter()
+        result = STAGE_FUNCTIONS[stage](task)
+        result.setdefault("seconds", round(time.perf_counter() - started, 3))
+        # CPU time of every thread of the process: steadier than wall time on a busy host
+        result["cpu_seconds"] = round(_cpu_seconds() - cpu_before, 3)
+        result["peak_rss_mib"] = _peak_rss_mib(resource.RUSAGE_SELF)
+        result["workers_peak_rss_mib"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
+        result["baseline_rss_mib"] = baseline
+        sender.send(result)
+    except BaseException as exc:  # sent to the parent, which reports it
+        sender.send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+    finally:
+        sender.close()
+
+
+def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
+    """Run one stage in a fresh spawned process and return what it measured.
+
+    Raises
+    ------
+    StageFailed
+        The stage raised, or its process died without answering (e.g. killed for memory).
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child_main, args=(sender, stage, task), name=f"benchmark-{stage}")
+    load_before = _load_average()
+    process.start()
+    sender.close()
+    try:
+        result = receiver.recv()
+    except EOFError:
+        result = None
+    finally:
+        receiver.close()
+        process.join()
+    if result is None:
+        code = process.exitcode
+        why = f"killed by signal {-code} (out of memory?)" if code and code < 0 else f"exit code {code}"
+        raise StageFailed(f"{stage}: the child process died without a result ({why})")
+    if "error" in result:
+        log.debug("%s", result["traceback"])
+        raise StageFailed(f"{stage}: {result['error']}")
+    # the host's 1-minute load average before and after: how much others competed for the cores
+    result["load_average"] = [load_before[0] if load_before else None, (_load_average() or [None])[0]]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages (each runs in its own child process; heavy imports happen there)
+# ---------------------------------------------------------------------------------------------
+
+
+def _rate(rows: int, seconds: float) -> float | None:
+    return round(rows / seconds, 1) if seconds and seconds > 0 else None
+
+
+def stage_generate(task: dict[str, Any]) -> dict[str, Any]:
+    from scripts.generate_data import generate
+
+    started = time.perf_counter()
+    counts = generate(
+        task["data_dir"],
+        users=task["users"],
+        shoes=task["shoes"],
+        interactions=task["interactions"],
+        seed=task["seed"],
+    )
+    seconds = round(time.perf_counter() - started, 3)
+    rows = counts["users"] + counts["shoes"] + counts["interactions"]
+    size = sum((Path(task["data_dir"]) / name).stat().st_size for name in _CSV_FILES)
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": _rate(rows, seconds),
+        "counts": counts,
+        "csv_mib": round(size / MIB, 1),
+    }
+
+
+_CSV_FILES = ("users.csv", "shoes.csv", "interactions.csv")
+
+
+def stage_load(task: dict[str, Any]) -> dict[str, Any]:
+    from scripts.db import Database
+    from scripts.load import load
+    from scripts.schema import create_schema
+
+    parts: dict[str, float] = {}
+    started = time.perf_counter()
+    with Database(task["url"]) as db:
+        clock = time.perf_counter()
+        create_schema(db)
+        parts["schema"] = round(time.perf_counter() - clock, 3)
+        summary = load(db, task["data_dir"])
+        parts["load"] = round(summary.seconds, 3)
+        # as scripts.build does for generated data: statuses and decay as of the last interaction day
+        clock = time.perf_counter()
+        db.execute(
+            "update settings set reference_date = (select cast(max(occurred_at) as date) from interactions)"
+        )
+        reference_date = db.scalar("select reference_date from settings")
+        parts["reference_date"] = round(time.perf_counter() - clock, 3)
+        pairs = int(db.scalar("select count(*) from interaction_matrix"))
+    seconds = round(time.perf_counter() - started, 3)
+    log.info("%s", summary)
+    return {
+        "seconds": seconds,
+        "rows": summary.rows_read,
+        # the loader's own clock: validation, staging, checks, merge and commit
+        "rows_per_second": _rate(summary.rows_read, summary.seconds),
+        "parts": parts,
+        "files": {name: vars(counts) for name, counts in summary.files.items()},
+        "reference_date": str(reference_date),
+        "interaction_pairs": pairs,
+    }
+
+
+def stage_score(task: dict[str, Any]) -> dict[str, Any]:
+    from scripts.db import Database
+    from scripts.score import score
+
+    started = time.perf_counter()
+    with Database(task["url"]) as db:
+        summary = score(db, **task.get("score_params", {}))
+    seconds = round(time.perf_counter() - started, 3)
+    timings = dict(summary["timings"])
+    written = summary["n_recommendations"] + summary["n_similarities"] + summary["n_segment_recommendations"]
+    return {
+        "seconds": seconds,
+        "rows": written,
+        # rows of the three score tables / seconds spent inserting them
+        "rows_per_second": _rate(written, timings.get("write", 0.0)),
+        "parts": {name: value for name, value in timings.items() if name != "total"},
+        "run_id": summary["run_id"],
+        "counts": {key: summary[key] for key in summary if key.startswith("n_")},
+    }
+
+
+def stage_model(task: dict[str, Any]) -> dict[str, Any]:
+    from scripts import model
+    from scripts import score as scoring
+    from scripts.db import Database
+
+    params = scoring.params_from(task.get("score_params"))
+    parts: dict[str, float] = {}
+    started = time.perf_counter()
+    with Database(task["url"], read_only=True) as db:
+        inputs = scoring.read_inputs(db)
+    parts["read"] = round(time.perf_counter() - started, 3)
+
+    clock = time.perf_counter()
+    features = model.item_features(inputs.shoe_fields, params["field_weights"])
+    fitted = model.fit(
+        inputs.strength,
+        features,
+        inputs.user_segment,
+        inputs.segments["usage_code"].to_numpy(),
+        factors=params["factors"],
+        n_iter=params["svd_iterations"],
+        cf_k=params["cf_k"],
+        popularity_blend=params["popularity_blend"],
+        segment_prior_users=params["segment_prior_users"],
+        random_state=params["seed"],
+    )
+    parts["fit"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    sims = model.similar_items(fitted, params["similar_n"], params["similarity_content_weight"])
+    parts["similarities"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    model.top_n(fitted.segment_scores.copy(), params["top_n"])
+    parts["segments"] = round(time.perf_counter() - clock, 3)
+
+    # every user, in the scorer's own batches and threads, rows prepared as for writing
+    from tqdm import tqdm
+
+    clock = time.perf_counter()
+    rows = 0
+    n_users = inputs.strength.shape[0]
+    with tqdm(total=n_users, unit="user", desc="model: top-N", leave=False) as progress:
+        for n_batch, frame in scoring.recommendation_batches(fitted, inputs, params, run_id=0):
+            rows += len(frame)
+            progress.update(n_batch)
+    parts["recommend"] = round(time.perf_counter() - clock, 3)
+    seconds = round(time.perf_counter() - started, 3)
+    log.info(
+        "model in memory: %d users x %d shoes, %d recommendations in %.1f s (%s)",
+        n_users,
+        inputs.strength.shape[1],
+        rows,
+        seconds,
+        ", ".join(f"{k} {v:.1f}" for k, v in parts.items()),
+    )
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": None,
+        "parts": parts,
+        "matrix": _matrix_shape(inputs.strength),
+        "n_similar_rows": int((sims.index >= 0).sum()),
+    }
+
+
+def _matrix_shape(R) -> dict[str, int]:
+    return {"users": int(R.shape[0]), "shoes": int(R.shape[1]), "nonzeros": int(R.nnz)}
+
+
+def stage_implicit(task: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+    from tqdm import tqdm
+
+    from scripts import score as scoring
+    from scripts.db import Database
+
+    parts: dict[str, float] = {}
+    started = time.perf_counter()
+    # the same export as the scorer: interaction_matrix strengths, users x shoes
+    with Database(task["url"], read_only=True) as db:
+        inputs = scoring.read_inputs(db)
+    R = sp.csr_matrix(inputs.strength, dtype=np.float32)
+    del inputs
+    parts["read"] = round(time.perf_counter() - started, 3)
+
+    threads = int(task["threads"])
+    # implicit parallelises itself; a threaded BLAS underneath only oversubscribes the cores
+    with threadpool_limits(1, user_api="blas"):
+        als = AlternatingLeastSquares(**IMPLICIT_PARAMS, num_threads=threads)
+        clock = time.perf_counter()
+        als.fit(R, show_progress=sys.stderr.isatty())
+        parts["fit"] = round(time.perf_counter() - clock, 3)
+
+        clock = time.perf_counter()
+        n_users = R.shape[0]
+        rows = 0
+        with tqdm(total=n_users, unit="user", desc="implicit: recommend", leave=False) as progress:
+            for start in range(0, n_users, IMPLICIT_BATCH_USERS):
+                stop = min(start + IMPLICIT_BATCH_USERS, n_users)
+                ids, _ = als.recommend(
+                    np.arange(start, stop), R[start:stop], N=TOP_N, filter_already_liked_items=True
+                )
+                rows += int((ids >= 0).sum())
+                progress.update(stop - start)
+        parts["recommend"] = round(time.perf_counter() - clock, 3)
+    seconds = round(time.perf_counter() - started, 3)
+    import implicit
+
+    log.info(
+        "implicit %s ALS: %d users x %d shoes, %d recommendations in %.1f s (%s)",
+        implicit.__version__,
+        n_users,
+        R.shape[1],
+        rows,
+        seconds,
+        ", ".join(f"{k} {v:.1f}" for k, v in parts.items()),
+    )
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": None,
+        "parts": parts,
+        "matrix": _matrix_shape(R),
+        "threads": threads,
+        "implicit_version": implicit.__version__,
+    }
+
+
+_SCORING = ["numpy", "pandas", "scipy.sparse", "duckdb", "scripts.model", "scripts.score"]
+STAGE_IMPORTS = {
+    "generate": ["numpy", "scripts.generate_data"],
+    "load": ["numpy", "pandas", "duckdb", "scripts.load", "scripts.schema"],
+    "score": _SCORING,
+    "model": _SCORING + ["tqdm"],
+    "implicit": _SCORING + ["implicit.cpu.als", "threadpoolctl", "tqdm"],
+}
+
+STAGE_FUNCTIONS = {
+    "generate": stage_generate,
+    "load": stage_load,
+    "score": stage_score,
+    "model": stage_model,
+    "implicit": stage_implicit,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Databases: a fresh one per benchmark, cleaned up afterwards
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """The database a benchmark (or one scaling size) works in, and how to clean it up."""
+
+    url: str
+    created: bool = False
+    schema: str | None = None  # PostgreSQL: the fresh schema we made
+    base_url: str | None = None
+    files: list[Path] = field(default_factory=list)  # DuckDB: the files we made
+
+    @property
+    def engine(self) -> str:
+        return engine_of(self.url)
+
+    def drop(self) -> None:
+        """Remove what was created for the benchmark (never a database it did not create)."""
+        if not self.created:
+            return
+        if self.schema:
+            from scripts.db import Database
+
+            with Database(self.base_url) as admin:
+                admin.execute(f"drop schema if exists {self.schema} cascade")
+            log.info("dropped schema %s", self.schema)
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def fresh_target(db: str | None, work_dir: Path, suffix: str = "") -> Target:
+    """A new, empty database: a DuckDB file, or a new schema in the PostgreSQL database of ``db``."""
+    if db and engine_of(db) == "postgres":
+        from scripts.db import Database
+
+        schema = f"shoerec_bench_{uuid.uuid4().hex[:10]}"
+        with Database(db) as admin:
+            admin.execute(f"create schema {schema}")
+        log.info("fresh schema %s in %s", schema, describe(db))
+        return Target(_with_search_path(db, schema), created=True, schema=schema, base_url=db)
+    path = Path(db) if db else work_dir / DEFAULT_DB_NAME
+    if suffix:
+        path = path.with_name(f"{path.stem}-{suffix}{path.suffix}")
+    wal = path.with_name(path.name + ".wal")
+    if path.exists():
+        if db and not suffix:
+            raise SystemExit(f"{path} exists; the load stage needs a fresh database: pass a new --db path")
+        path.unlink()
+        wal.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Target(str(path), created=True, files=[path, wal])
+
+
+def existing_target(db: str | None, work_dir: Path) -> Target:
+    """The database of an earlier run (without the load stage)."""
+    url = db or str(work_dir / DEFAULT_DB_NAME)
+    if engine_of(url) == "duckdb" and not Path(url).exists():
+        raise SystemExit(f"no database at {url}: run the load stage (or an earlier run with --keep-db)")
+    return Target(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine
+# ---------------------------------------------------------------------------------------------
+
+
+def machine_info(url: str | None = None) -> dict[str, Any]:
+    """CPU model, cores, memory, OS, library versions, date and load average."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = {"python": platform.python_version()}
+    for package in ("numpy", "scipy", "pandas", "scikit-learn", "duckdb", "psycopg2-binary", "implicit"):
+        versions[package] = _version(package)
+    info = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": cores,
+        "memory_gib": memory_gib,
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+        "load_average_start": _load_average(),
+    }
+    if url and engine_of(url) == "postgres":
+        try:
+            from scripts.db import Database
+
+            with Database(url) as db:
+                info["postgresql"] = db.scalar("show server_version")
+        except Exception as exc:  # the machine block should not fail the benchmark
+            info["postgresql"] = f"unknown ({exc})"
+    return info
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def implicit_available() -> bool:
+    return importlib.util.find_spec("implicit") is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every requested stage, then the scaling series; returns the results (what --json writes)."""
+    work_dir = Path(args.work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stages = [stage for stage in STAGES if stage in args.stages]
+    skipped: dict[str, str] = {}
+    if "implicit" in stages and not args.implicit:
+        stages.remove("implicit")
+        skipped["implicit"] = "--no-implicit"
+    if "implicit" in stages and not implicit_available():
+        stages.remove("implicit")
+        skipped["implicit"] = "implicit is not installed (pip install -r requirements-bench.txt)"
+        log.warning("skipping the implicit comparison: %s", skipped["implicit"])
+
+    if "load" in stages:
+        target = fresh_target(args.db, work_dir)
+    elif set(stages) & {"score", "model", "implicit"}:
+        target = existing_target(args.db, work_dir)
+    else:  # generating only
+        target = Target(args.db or str(work_dir / DEFAULT_DB_NAME))
+    results: dict[str, Any] = {
+        "machine": machine_info(target.url),
+        "config": {
+            "users": args.users,
+            "shoes": args.shoes,
+            "interactions": args.interactions,
+            "seed": args.seed,
+            "engine": target.engine,
+            "database": describe(target.url),
+            "work_dir": str(work_dir),
+            "stages": stages,
+            "threads": args.threads,
+        },
+        "stages": {},
+        "skipped": skipped,
+    }
+    task = {
+        "url": target.url,
+        "data_dir": str(work_dir),
+        "users": args.users,
+        "shoes": args.shoes,
+        "interactions": args.interactions,
+        "seed": args.seed,
+        "threads": args.threads,
+        "verbose": args.verbose,
+    }
+    try:
+        for stage in stages:
+            log.info("stage %s ...", stage)
+            results["stages"][stage] = outcome = run_stage(stage, task)
+            log.info(
+                "stage %s: %.1f s, peak RSS %.0f MiB", stage, outcome["seconds"], outcome["peak_rss_mib"]
+            )
+        if args.scaling:
+            results["scaling"] = run_scaling(args, work_dir, results["stages"].get("score"))
+    finally:
+        if args.keep_db:
+            log.info("kept the database: %s", describe(target.url))
+        else:
+            target.drop()
+    results["machine"]["load_average_end"] = _load_average()
+    results["targets"] = check_targets(results)
+    return results
+
+
+def scaling_sizes(spec: str, users: int) -> list[int]:
+    """``auto`` -> a quarter, half and all of ``users``; else a comma list of user counts."""
+    if spec == "auto":
+        sizes = [max(1, users // 4), max(1, users // 2), users]
+    else:
+        sizes = [int(part) for part in spec.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--scaling: expected user counts >= 1, got {spec!r}")
+    return sorted(set(sizes))
+
+
+def run_scaling(args: argparse.Namespace, work_dir: Path, full_score: dict | None) -> list[dict[str, Any]]:
+    """The score stage at several user counts (fresh data and database each; interactions per user kept)."""
+    series = []
+    per_user = args.interactions / args.users
+    for size in scaling_sizes(args.scaling, args.users):
+        generated = loaded = None
+        if size == args.users and full_score is not None:
+            outcome = full_score  # the main run already measured this size
+        else:
+            data_dir = work_dir / f"scaling-{size}"
+            target = fresh_target(args.db, work_dir, suffix=f"scaling-{size}")
+            task = {
+                "url": target.url,
+                "data_dir": str(data_dir),
+                "users": size,
+                "shoes": args.shoes,
+                "interactions": round(per_user * size),
+                "seed": args.seed,
+                "threads": args.threads,
+                "verbose": args.verbose,
+            }
+            try:
+                log.info("scaling: %d users (generate, load, then score)", size)
+                generated = run_stage("generate", task)
+                loaded = run_stage("load", task)
+                outcome = run_stage("score", task)
+            finally:
+                target.drop()
+        series.append(
+            {
+                "users": size,
+                "seconds": outcome["seconds"],
+                "seconds_per_1k_users": round(outcome["seconds"] / size * 1000, 4),
+                "cpu_seconds": outcome["cpu_seconds"],
+                "cpu_seconds_per_1k_users": round(outcome["cpu_seconds"] / size * 1000, 4),
+                "peak_rss_mib": outcome["peak_rss_mib"],
+                "load_average": outcome.get("load_average"),
+                "parts": outcome.get("parts", {}),
+                # how the data set was made, for the record (None: the main run's stages)
+                "generate": _brief(generated),
+                "load": _brief(loaded),
+            }
+        )
+        log.info(
+            "scaling: %d users scored in %.1f s (%.3f s per 1k users), peak RSS %.0f MiB",
+            size,
+            outcome["seconds"],
+            series[-1]["seconds_per_1k_users"],
+            outcome["peak_rss_mib"],
+        )
+    return series
+
+
+def _brief(outcome: dict | None) -> dict | None:
+    if outcome is None:
+        return None
+    keys = ("seconds", "cpu_seconds", "peak_rss_mib", "rows", "rows_per_second")
+    return {key: outcome.get(key) for key in keys}
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets that apply to this size, with the measured score stage against them."""
+    score = results["stages"].get("score")
+    users = results["config"]["users"]
+    if score is None:
+        return []
+    checks = []
+    for target in TARGETS:
+        low, high = target["users"]
+        if users < low or (high is not None and users > high):
+            continue
+        if target["seconds"] is not None:
+            checks.append(
+                {
+                    "what": f"score + write-back, {target['text']}: seconds",
+                    "limit": target["seconds"],
+                    "measured": score["seconds"],
+                    "met": score["seconds"] <= target["seconds"],
+                }
+            )
+        peak_gib = round(score["peak_rss_mib"] / 1024, 2)
+        checks.append(
+            {
+                "what": f"score + write-back, {target['text']}: peak RSS GiB",
+                "limit": target["peak_gib"],
+                "measured": peak_gib,
+                "met": peak_gib <= target["peak_gib"],
+            }
+        )
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+
+def _n(value: float | int | None, digits: int = 0) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.{digits}f}"
+
+
+def _mem(mib: float | None) -> str:
+    if mib is None:
+        return ""
+    return f"{mib / 1024:.2f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
+
+
+def _parts_label(stage: str, part: str) -> str:
+    labels = {
+        ("score", "score"): "scoring (not overlapped)",
+        ("score", "write"): "write (insert rows)",
+        ("load", "load"): "load (validate..commit)",
+    }
+    return labels.get((stage, part), part)
+
+
+def format_report(results: dict[str, Any]) -> str:
+    """The table the README quotes: machine, data, stages with their parts, comparison, targets."""
+    machine, config, stages = results["machine"], results["config"], results["stages"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    lines = [
+        f"Benchmark {machine['date']}",
+        f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB RAM,"
+        f" {machine['os']}",
+        f"         {versions}" + (f", PostgreSQL {machine['postgresql']}" if "postgresql" in machine else ""),
+        "         load average (1/5/15 min) at start {}, at end {}".format(
+            machine.get("load_average_start"), machine.get("load_average_end")
+        ),
+    ]
+    generated = stages.get("generate", {}).get("counts", {})
+    interactions = generated.get("interactions", config["interactions"])
+    lines.append(
+        f"data: {config['users']:,} users x {config['shoes']:,} shoes, {interactions:,} interactions"
+        + ("" if generated else " (requested)")
+        + f"; database: {config['engine']} ({config['database']})"
+    )
+    matrix = (stages.get("model") or stages.get("implicit") or {}).get("matrix")
+    pairs = matrix["nonzeros"] if matrix else stages.get("load", {}).get("interaction_pairs")
+    if pairs:
+        lines.append(f"      interaction matrix: {pairs:,} nonzero (user, shoe) pairs")
+    lines.append("")
+
+    header = (
+        f"{'stage':<28}{'seconds':>9}{'CPU s':>9}{'peak RSS':>11}{'rows':>13}{'rows/s':>11}{'load':>6}"
+        "   includes"
+    )
+    lines += [header, "-" * len(header)]
+    blank = f"{'':>9}{'':>11}"
+    for stage in STAGES:
+        if stage not in stages:
+            if stage in results.get("skipped", {}):
+                lines.append(f"{stage:<28}{'skipped':>9}   {results['skipped'][stage]}")
+            continue
+        outcome = stages[stage]
+        rate = outcome.get("rows_per_second")
+        load = (outcome.get("load_average") or [None, None])[1]
+        lines.append(
+            f"{stage:<28}{outcome['seconds']:>9.1f}{outcome.get('cpu_seconds', 0):>9.1f}"
+            f"{_mem(outcome['peak_rss_mib']):>11}{_n(outcome.get('rows')):>13}{_n(rate):>11}"
+            f"{_n(load, 1):>6}   {WHAT[stage]}"
+        )
+        if stage == "generate" and outcome.get("workers_peak_rss_mib"):
+            workers = _mem(outcome["workers_peak_rss_mib"])
+            lines.append(f"{'  (each worker process)':<28}{'':>9}{blank}{workers}")
+        for part, seconds in outcome.get("parts", {}).items():
+            extra = ""
+            if stage == "score" and part == "write":
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>6}   rows of the three score tables"
+            elif stage == "load" and part == "load":
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>6}   rows read from the three files"
+            lines.append(f"{'  ' + _parts_label(stage, part):<28}{seconds:>9.1f}{blank}{extra}".rstrip())
+    lines.append("")
+    lines += _comparison(stages)
+    if results.get("scaling"):
+        lines += [
+            "",
+            "scaling of the score stage (fresh data and database per size; interactions per user kept):",
+            f"{'users':>12}{'seconds':>10}{'s / 1k users':>15}{'CPU s':>9}{'CPU s / 1k':>13}{'peak RSS':>11}"
+            f"{'load':>6}",
+        ]
+        for point in results["scaling"]:
+            load = (point.get("load_average") or [None, None])[1]
+            lines.append(
+                f"{point['users']:>12,}{point['seconds']:>10.1f}{point['seconds_per_1k_users']:>15.3f}"
+                f"{point['cpu_seconds']:>9.1f}{point['cpu_seconds_per_1k_users']:>13.3f}"
+                f"{_mem(point['peak_rss_mib']):>11}{_n(load, 1):>6}"
+            )
+    if results.get("targets"):
+        lines += ["", "targets of the issue (score stage):"]
+        for check in results["targets"]:
+            lines.append(
+                f"  {check['what']}: {check['measured']:g} (limit {check['limit']:g}) "
+                + ("met" if check["met"] else "MISSED")
+            )
+    lines += [
+        "",
+        "peak RSS: maximum resident memory of the stage's own process (a fresh child per stage, imports",
+        "included); the PostgreSQL server's memory is not counted. score: 'scoring (not overlapped)' is",
+        "the time spent waiting for the scoring threads beyond the time spent writing, which overlaps it.",
+        "CPU s: user + system seconds of all the stage process's threads (workers of generate not included);",
+        "load: the host's 1-minute load average when the stage ended (2 cores: above 2, others competed).",
+    ]
+    return "\n".join(lines)
+
+
+def _comparison(stages: dict[str, Any]) -> list[str]:
+    """Ours and implicit's ALS side by side, part by part."""
+    ours = stages.get("model")
+    als = stages.get("implicit")
+    if not als or not (ours or stages.get("score")):
+        return []
+    if ours:
+        ours_parts = ours["parts"]
+        ours_fit = ours_parts["fit"] + ours_parts.get("similarities", 0) + ours_parts.get("segments", 0)
+        ours_rec = ours_parts["recommend"]
+        ours_read, ours_total, ours_peak = ours_parts["read"], ours["seconds"], ours["peak_rss_mib"]
+        ours_cpu = ours.get("cpu_seconds", 0.0)
+        source = "model stage (in memory, no write)"
+    else:  # only the score stage: its parts, writing left out where it can be
+        parts = stages["score"]["parts"]
+        ours_fit = parts.get("fit", 0) + parts.get("similarities", 0) + parts.get("segments", 0)
+        ours_rec = parts.get("score", 0)
+        ours_read = parts.get("read", 0)
+        ours_total = stages["score"]["seconds"]
+        ours_peak = stages["score"]["peak_rss_mib"]
+        ours_cpu = stages["score"].get("cpu_seconds", 0.0)
+        source = "score stage (recommend = scoring not overlapped with writing)"
+    parts = als["parts"]
+    rows = [
+        ("export interaction matrix", ours_read, parts["read"]),
+        ("fit", ours_fit, parts["fit"]),
+        (f"top-{TOP_N} for every user", ours_rec, parts["recommend"]),
+        ("fit + top-N", ours_fit + ours_rec, parts["fit"] + parts["recommend"]),
+        ("whole stage", ours_total, als["seconds"]),
+        ("whole stage, CPU seconds", ours_cpu, als.get("cpu_seconds", 0.0)),
+    ]
+    lines = [
+        f"side by side on the same matrix ({als['matrix']['users']:,} x {als['matrix']['shoes']:,},"
+        f" {als['matrix']['nonzeros']:,} nonzeros), seconds:",
+        f"{'':<28}{'ours (hybrid)':>15}{'implicit ALS':>15}",
+    ]
+    for label, mine, theirs in rows:
+        lines.append(f"{label:<28}{mine:>15.1f}{theirs:>15.1f}")
+    lines.append(f"{'peak RSS':<28}{_mem(ours_peak):>15}{_mem(als['peak_rss_mib']):>15}")
+    lines += [
+        f"ours from the {source}; fit = truncated SVD (64 factors, 5 power iterations) + TF-IDF +",
+        "segment cold start + the two shoe x shoe Gram matrices + similarities + segment lists; top-N =",
+        "hybrid scores, per-user scaling, explanations, rows prepared; it excludes only the shoes bought.",
+        f"implicit: ALS {IMPLICIT_PARAMS['factors']} factors, {IMPLICIT_PARAMS['iterations']} iterations,"
+        f" {als['threads']} threads (BLAS 1); top-N = factor dot products, excluding every shoe the user"
+        " touched.",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def _stages(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = sorted(set(names) - set(STAGES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.benchmark",
+        description=(__doc__ or "").strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--users", type=_positive_int, default=DEFAULT_USERS, help="users to generate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--shoes", type=_positive_int, default=DEFAULT_SHOES, help="shoes to generate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--interactions",
+        type=_positive_int,
+        default=None,
+        help=f"interactions to generate, about (default: {DEFAULT_INTERACTIONS_PER_USER} per user,"
+        f" {DEFAULT_INTERACTIONS_PER_USER * DEFAULT_USERS} for {DEFAULT_USERS} users)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generator (default: %(default)s)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="a DuckDB file path (must not exist when loading) or a postgresql:// URI (a fresh schema"
+        f" is made in it); default: a fresh {DEFAULT_DB_NAME} in --work-dir",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=DEFAULT_WORK_DIR,
+        help="where the generated CSV files (and the default database) go (default: bench/, git-ignored)",
+    )
+    parser.add_argument(
+        "--stages",
+        type=_stages,
+        default=list(STAGES),
+        metavar="LIST",
+        help=f"comma list of stages to run, in this order: {','.join(STAGES)} (default: all)",
+    )
+    parser.add_argument(
+        "--implicit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the implicit ALS comparison (default: yes, skipped with a message if not installed)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        help="threads of implicit's ALS (default: the available cores, %(default)s)",
+    )
+    parser.add_argument(
+        "--scaling",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="SIZES",
+        help="also score at several user counts, e.g. 25000,50000,100000 (alone: a quarter, half and"
+        " all of --users) and print seconds per 1k users at each",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the benchmark database (default: delete it at the end)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if args.interactions is None:
+        args.interactions = DEFAULT_INTERACTIONS_PER_USER * args.users
+    if args.scaling:
+        try:
+            scaling_sizes(args.scaling, args.users)
+        except ValueError as exc:
+            parser.error(str(exc))
+    started = time.perf_counter()
+    try:
+        results = run(args)
+    except StageFailed as exc:
+        log.error("benchmark stopped: %s", exc)
+        return 1
+    report = format_report(results)
+    print(report, flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        log.info("results written to %s", args.json)
+    missed = [check["what"] for check in results["targets"] if not check["met"]]
+    log.info(
+        "benchmark done in %.0f s: %s%s",
+        time.perf_counter() - started,
+        ", ".join(f"{name} {outcome['seconds']:.1f} s" for name, outcome in results["stages"].items()),
+        f"; targets missed: {'; '.join(missed)}" if missed else "",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

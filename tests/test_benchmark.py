@@ -1,0 +1,132 @@
+"""The scale benchmark end to end at a tiny size: every stage measured in its own process, on both engines.
+
+Timings are never asserted against limits (the machine is shared); only that each stage was measured
+(positive seconds and memory), that the rates are rows / seconds, and that the printed table and the
+JSON carry them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts import benchmark
+from scripts.db import Database
+
+TINY = ["--users", "300", "--shoes", "50", "--interactions", "5000", "--no-implicit"]
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> Path:
+    """The tiny data set, generated once (in this process) for the tests that skip the generate stage."""
+    from scripts.generate_data import generate
+
+    folder = tmp_path_factory.mktemp("tiny_csv")
+    generate(folder, users=300, shoes=50, interactions=5000, progress=False)
+    return folder
+
+
+def _run(tmp_path: Path, capsys, *extra: str, work_dir: Path | None = None) -> tuple[dict, str]:
+    out = tmp_path / "results.json"
+    work_dir = work_dir or tmp_path / "bench"
+    code = benchmark.main([*TINY, "--work-dir", str(work_dir), "--json", str(out), *extra])
+    assert code == 0
+    return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def _check_stage(results: dict, stage: str) -> dict:
+    outcome = results["stages"][stage]
+    assert outcome["seconds"] > 0
+    assert outcome["peak_rss_mib"] > 0
+    assert outcome["cpu_seconds"] >= 0
+    # a fresh process per stage: its peak is at least what it held after starting
+    assert outcome["peak_rss_mib"] >= outcome["baseline_rss_mib"] > 0
+    return outcome
+
+
+def test_every_stage_is_measured_and_printed(tmp_path, capsys):
+    results, table = _run(tmp_path, capsys, "--keep-db")
+
+    assert list(results["stages"]) == ["generate", "load", "score", "model"]
+    assert results["skipped"] == {"implicit": "--no-implicit"}
+    for stage in results["stages"]:
+        _check_stage(results, stage)
+
+    generated = results["stages"]["generate"]["counts"]
+    load = results["stages"]["load"]
+    # the loader read every generated row, at rows / the loader's own seconds
+    assert load["rows"] == generated["users"] + generated["shoes"] + generated["interactions"]
+    assert load["rows_per_second"] == pytest.approx(load["rows"] / load["parts"]["load"], rel=1e-2)
+
+    score = results["stages"]["score"]
+    counts = score["counts"]
+    # write-back rate: rows of the three score tables / seconds spent writing them
+    assert counts["n_users"] == 300 and counts["n_recommendations"] > 0
+    written = counts["n_recommendations"] + counts["n_similarities"] + counts["n_segment_recommendations"]
+    assert score["rows"] == written
+    assert score["rows_per_second"] == pytest.approx(written / score["parts"]["write"], rel=1e-3)
+    # the in-memory model scores the same users and ranks as many shoes as the written run
+    assert results["stages"]["model"]["rows"] == counts["n_recommendations"]
+
+    # the table: one line per stage with its seconds, the machine, the targets that apply
+    for stage in ("generate", "load", "score", "model"):
+        line = next(line for line in table.splitlines() if line.startswith(stage + " "))
+        assert f"{results['stages'][stage]['seconds']:.1f}" in line
+    assert "implicit" in table and "skipped" in table
+    assert results["machine"]["cpu"] in table and f"{results['machine']['cores']} cores" in table
+    assert f"{load['rows_per_second']:,.0f}" in table
+    assert [check["met"] for check in results["targets"]] == [True, True]  # 300 users: far from 60 s / 4 GiB
+
+    # kept on request, the database serves a later run without the load stage, which leaves it in place
+    database = tmp_path / "bench" / benchmark.DEFAULT_DB_NAME
+    assert database.is_file()
+    again, _ = _run(tmp_path, capsys, "--stages", "score")
+    assert list(again["stages"]) == ["score"]
+    assert again["stages"]["score"]["run_id"] == score["run_id"] + 1
+    assert database.is_file()
+
+
+def test_postgresql_fresh_schema_is_used_and_dropped(tmp_path, capsys, pg_database_url, tiny_csv):
+    results, table = _run(
+        tmp_path, capsys, "--db", pg_database_url, "--stages", "load,score", work_dir=tiny_csv
+    )
+
+    assert results["config"]["engine"] == "postgres"
+    for stage in ("load", "score"):
+        _check_stage(results, stage)
+    assert results["stages"]["score"]["counts"]["n_users"] == 300
+    assert results["stages"]["score"]["rows_per_second"] > 0
+    assert "PostgreSQL" in table
+    # the schema the benchmark made is gone
+    with Database(pg_database_url) as db:
+        schemas = db.query(
+            "select schema_name from information_schema.schemata where schema_name like ?",
+            ["shoerec_bench_%"],
+        )
+    assert schemas == []
+
+
+def test_missing_implicit_is_skipped_with_a_message(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(benchmark, "implicit_available", lambda: False)
+    out = tmp_path / "results.json"
+    arguments = ["--work-dir", str(tmp_path), "--stages", "implicit", "--json", str(out)]
+    code = benchmark.main([*TINY[:-1], *arguments])
+    results = json.loads(out.read_text())
+
+    assert code == 0
+    assert results["stages"] == {}
+    assert "requirements-bench.txt" in results["skipped"]["implicit"]
+    assert "skipping the implicit comparison" in caplog.text
+
+
+def test_arguments_are_checked():
+    with pytest.raises(SystemExit):
+        benchmark.main(["--stages", "generate,bogus"])
+    with pytest.raises(SystemExit):
+        benchmark.main(["--users", "0"])
+    assert benchmark.scaling_sizes("auto", 100_000) == [25_000, 50_000, 100_000]
+    assert benchmark.scaling_sizes("50000,25000", 100_000) == [25_000, 50_000]
+    with pytest.raises(ValueError):
+        benchmark.scaling_sizes("0,10", 100)
