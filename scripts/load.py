@@ -585,6 +585,7 @@ def _bulk_append(db: Database, table: str, rows: int):
     for name, definition in foreign_keys:
         db.execute(f"alter table {table} add constraint {_quoted(name)} {definition}")
     if foreign_keys or indexes:
+        db.execute(f"analyze {table}")  # fresh statistics for the queries that follow a bulk load
         log.debug(
             "%s: %d foreign keys and %d indexes built after %d rows",
             table,

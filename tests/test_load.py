@@ -438,10 +438,9 @@ INVALID = [
     "file, row, message", [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
 )
 def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, message):
-    load(db, write(tmp_path / "base"))
-    before = dump(db)
+    before = dump(db)  # empty: a refused load does not even create the tables
     base = BASE[file].encode()
-    folder = write(tmp_path / "bad", {file: base + (row if isinstance(row, bytes) else row.encode()) + b"\n"})
+    folder = write(tmp_path, {file: base + (row if isinstance(row, bytes) else row.encode()) + b"\n"})
     with pytest.raises(LoadError) as refused:
         load(db, folder)
     report = str(refused.value)
@@ -474,14 +473,33 @@ def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, 
     ids=["missing file", "missing column", "empty file", "blank file", "duplicate column", "utf-16"],
 )
 def test_a_missing_file_or_column_is_refused_in_both_modes(db, tmp_path, files, message):
-    load(db, write(tmp_path / "base"))
     before = dump(db)
-    folder = write(tmp_path / "bad", files)
+    folder = write(tmp_path, files)
     for skip_invalid in (False, True):
         with pytest.raises(LoadError) as refused:
             load(db, folder, skip_invalid=skip_invalid)
         assert message in str(refused.value)
         assert dump(db) == before
+
+
+def test_a_refused_load_leaves_a_loaded_database_as_it_was(db, tmp_path):
+    load(db, write(tmp_path / "base"))
+    before = dump(db)
+    # an update, a new shoe, new events, and one bad event found last (by the SQL checks)
+    changed = {
+        "users.csv": USERS.replace("3,71,male,casual", "3,72,male,walking"),
+        "shoes.csv": SHOES + "12,Court Classic,Acme,sneaker,canvas,white,59.00,,365\n",
+        "interactions.csv": INTERACTIONS
+        + "3,12,view,2024-05-01T10:00:00Z\n999,12,view,2024-05-01T10:00:00Z\n",
+    }
+    folder = write(tmp_path / "changed", changed)
+    with pytest.raises(LoadError, match="interactions.csv:6:1: user_id: '999' is neither"):
+        load(db, folder)
+    assert dump(db) == before
+    # the same files with --skip-invalid: everything but the bad event
+    summary = load(db, folder, skip_invalid=True)
+    assert (summary.rows_loaded, summary.rows_rejected) == (3, 1)
+    assert dump(db) != before
 
 
 def test_a_refused_load_into_an_empty_database_creates_nothing(db, tmp_path):
@@ -584,16 +602,19 @@ def test_skip_invalid_loads_the_valid_rows_and_keeps_the_rejects(db, tmp_path):
     ]
 
 
-def test_skip_invalid_keeps_whole_row_problems_and_empty_values(db, tmp_path):
-    users = USERS + "4,30,running\n5,30,f,\n"
+def test_skip_invalid_keeps_whole_row_problems_duplicates_and_empty_values(db, tmp_path):
+    users = USERS + "4,30,running\n5,30,f,\n1,50,male,walking\n"
     summary = load(db, write(tmp_path, users_csv=users), skip_invalid=True)
-    assert summary.rows_rejected == 2
+    assert summary.rows_rejected == 3
     assert rows(
         db, "select line_number, column_name, raw_value, reason from load_rejects order by line_number"
     ) == [
         (5, None, "4,30,running", "row has 3 fields; the header has 4"),
         (6, "primary_usage", None, "is empty; a value is required"),
+        (7, "user_id", "1", "is a duplicate user_id (first on line 2)"),
     ]
+    # the first of two rows with one id is the one that counts
+    assert rows(db, "select age, primary_usage from users where user_id = 1") == [(34, "running")]
 
 
 def test_skip_invalid_with_only_valid_rows_records_a_clean_run(db, tmp_path):
