@@ -365,3 +365,26 @@ with tab_business, section("business overview"):
             st.bar_chart(pd.Series(timings, name="seconds"), horizontal=True)
         with st.expander("Parameters of this run"):
             st.json(json.loads(latest["parameters"]))
+
+    st.markdown("#### How good is the model?")
+    quality = query(
+        "select model, user_group, k, metric, value, n_users, cutoff_date, finished_at from model_evaluations"
+    )
+    if quality.empty:
+        st.info("No offline evaluation yet: run `python -m scripts.evaluate`.")
+    else:
+        cutoff = pd.Timestamp(quality.at[0, "cutoff_date"])
+        st.caption(
+            f"Trained on everything up to {cutoff:%d %b %Y}, tested on the wishlists and purchases after it. "
+            "Warm customers had history before that day, cold ones had none."
+        )
+        ks = sorted(quality["k"].unique())
+        c1, c2 = st.columns([1, 3])
+        metrics = sorted(quality["metric"].unique())
+        metric = c1.selectbox("Metric", metrics, index=metrics.index("ndcg") if "ndcg" in metrics else 0)
+        k = c1.selectbox("At k", ks, index=ks.index(10) if 10 in ks else 0)
+        chosen = quality[(quality["metric"] == metric) & (quality["k"] == k)]
+        chart = chosen.pivot_table(index="model", columns="user_group", values="value", sort=False)
+        c2.bar_chart(chart[[group for group in ("warm", "cold", "all") if group in chart.columns]], stack=False)
+        users = chosen.groupby("user_group")["n_users"].max()
+        c1.caption(" · ".join(f"{group}: {int(n):,} customers" for group, n in users.items()))

@@ -3,8 +3,10 @@
     python -m scripts.build [--db ...] [--data-dir data] [--reference-date auto|today|YYYY-MM-DD]
 
 Creates the schema (tables, defaults, views), loads the three CSV files of --data-dir (strict: any
-invalid row stops the build and leaves the database as it was), sets the reference date, and scores.
-Re-running it is safe: loading the same files changes nothing and scoring publishes a new run.
+invalid row stops the build and leaves the database as it was), sets the reference date, evaluates
+the model offline on a split in time (tuning its parameters on the training period and storing
+them), and scores with the tuned parameters. Re-running it is safe: loading the same files changes
+nothing, and evaluating and scoring publish new runs.
 
 The reference date is what statuses (care reminders, end of life) are computed against. With
 `auto` (the default) the bundled demo data is viewed as of its own last interaction day, and any
@@ -20,8 +22,10 @@ from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
 from scripts.db import ROOT, Database, DatabaseError, describe
+from scripts.evaluate import evaluate
 from scripts.load import LoadError, load
 from scripts.schema import create_schema
+from scripts.score import score
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,9 @@ def set_reference_date(db: Database, value: str, data_dir: Path) -> dt.date | No
     return db.scalar("select reference_date from settings")
 
 
-def build(db: Database, data_dir: Path, reference_date: str = "auto", do_score: bool = True) -> dict:
+def build(
+    db: Database, data_dir: Path, reference_date: str = "auto", do_score: bool = True, do_evaluate: bool = True
+) -> dict:
     """Run every step of the main job on an open database; returns a summary of each step."""
     started = time.perf_counter()
     summary: dict = {}
@@ -61,9 +67,18 @@ def build(db: Database, data_dir: Path, reference_date: str = "auto", do_score: 
     summary["load"] = load(db, data_dir)
     summary["reference_date"] = set_reference_date(db, reference_date, data_dir)
     log.info("reference date: %s", summary["reference_date"] or "today")
+    if do_score and do_evaluate:
+        if db.scalar("select count(*) from interactions"):
+            summary["evaluate"] = evaluate(db)
+            hybrid = {
+                row["user_group"]: row["value"]
+                for row in summary["evaluate"]["rows"]
+                if row["model"] == "hybrid" and row["metric"] == "ndcg" and row["k"] == 10
+            }
+            log.info("hybrid NDCG@10: warm %.4f, cold %.4f, all %.4f", hybrid["warm"], hybrid["cold"], hybrid["all"])
+        else:
+            log.info("no interactions yet: nothing to evaluate")
     if do_score:
-        from scripts.score import score
-
         summary["score"] = score(db)
     summary["seconds"] = time.perf_counter() - started
     return summary
@@ -73,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--data-dir", type=Path, default=BUNDLED_DATA_DIR, help="folder of users.csv, shoes.csv, interactions.csv (default: data/)")
     parser.add_argument("--reference-date", type=parse_reference_date, default="auto", help="auto (default), today, or YYYY-MM-DD")
-    parser.add_argument("--no-score", action="store_true", help="stop after loading (no scoring run)")
+    parser.add_argument("--no-score", action="store_true", help="stop after loading (no evaluation, no scoring run)")
+    parser.add_argument("--no-evaluate", action="store_true", help="score with the stored parameters, skip the evaluation")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
         with Database(args.db) as db:
-            summary = build(db, args.data_dir, args.reference_date, do_score=not args.no_score)
+            summary = build(
+                db, args.data_dir, args.reference_date, do_score=not args.no_score, do_evaluate=not args.no_evaluate
+            )
             log.info("build done on %s in %.1f s", describe(db.url), summary["seconds"])
     except LoadError as exc:
         log.error("build stopped: the data did not load, the database is as it was.\n%s", exc)

@@ -53,11 +53,12 @@ DEFAULT_RELEVANT = ("add_to_wishlist", "purchase")
 # The grid, searched one parameter at a time from the current values (two passes).
 DEFAULT_GRID: dict[str, tuple] = {
     "cf_k": (1.0, 3.0, 10.0, 30.0),
+    "prior_k": (0.0, 3.0, 10.0, 30.0),
     "factors": (16, 32, 64),
     "half_life_days": (60.0, 180.0, 365.0),
     "popularity_blend": (0.25, 0.5, 0.75, 1.0),
 }
-MODEL_PARAMS = ("factors", "svd_iterations", "cf_k", "field_weights", "popularity_blend", "segment_prior_users", "seed")
+MODEL_PARAMS = ("factors", "svd_iterations", "cf_k", "prior_k", "field_weights", "popularity_blend", "segment_prior_users", "seed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ def fit_hybrid(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
         factors=params["factors"],
         n_iter=params["svd_iterations"],
         cf_k=params["cf_k"],
+        prior_k=params["prior_k"],
         popularity_blend=params["popularity_blend"],
         segment_prior_users=params["segment_prior_users"],
         random_state=params["seed"],
@@ -182,9 +184,10 @@ def recommend_lists(
             scores = popularity[inputs.user_segment[users]].astype(np.float32)
         index, _ = model.top_n(scores, k, exclude)
     else:
-        cf_k = {"cf": 0.0, "content": math.inf, "hybrid": fitted.cf_k}[name]
+        # CF alone: all weight on behaviour; content alone: none on behaviour and no segment prior
+        parts = {"cf": {"cf_k": 0.0}, "content": {"cf_k": math.inf, "prior_k": 0.0}, "hybrid": {}}[name]
         recs = model.recommend(
-            dataclasses.replace(fitted, cf_k=cf_k), R, inputs.user_segment[users], k, exclude=exclude
+            dataclasses.replace(fitted, **parts), R, inputs.user_segment[users], k, exclude=exclude
         )
         index = recs.index
         if name != "hybrid":

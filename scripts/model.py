@@ -277,6 +277,25 @@ def cf_weights(n_interactions: np.ndarray, k: float) -> np.ndarray:
     return np.where(n > 0, n / np.maximum(n + np.float32(k), np.float32(1e-12)), 0).astype(np.float32)
 
 
+def prior_weights(n_interactions: np.ndarray, m: float) -> np.ndarray:
+    """Share of the content side given to the segment prior: ``p = m / (n + m)``.
+
+    Parameters
+    ----------
+    n_interactions : ndarray of shape (n_users,)
+        The number of shoes each user interacted with.
+    m : float
+        The n at which a user's own content profile and their segment's prior count the same;
+        0 keeps the prior for users without history only.
+
+    Returns
+    -------
+    ndarray of shape (n_users,), float32, in [0, 1]; 1 for a user without history.
+    """
+    n = np.asarray(n_interactions, dtype=np.float32)
+    return np.where(n > 0, np.float32(m) / np.maximum(n + np.float32(m), np.float32(1e-12)), 1).astype(np.float32)
+
+
 def blend(cf: np.ndarray, content: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per-user convex blend ``w_u * cf + (1 - w_u) * content`` of two 0..1 score matrices.
 
@@ -534,6 +553,8 @@ class HybridModel:
         ``Q Q^T`` and ``X X^T`` side by side, for :func:`explain` and :func:`similar_items`.
     cf_k : float
         Parameter of :func:`cf_weights`.
+    prior_k : float
+        Parameter of :func:`prior_weights`.
     segment_scores : ndarray (n_segments, n_shoes), float32
         Cold-start score of every segment (:func:`cold_start_scores`).
     """
@@ -543,6 +564,7 @@ class HybridModel:
     content: np.ndarray
     grams: np.ndarray
     cf_k: float
+    prior_k: float
     segment_scores: np.ndarray
 
 
@@ -555,6 +577,7 @@ def fit(
     factors: int = 64,
     n_iter: int = 5,
     cf_k: float = 5.0,
+    prior_k: float = 0.0,
     popularity_blend: float = 0.5,
     segment_prior_users: float = 20.0,
     random_state: int | None = None,
@@ -575,6 +598,8 @@ def fit(
         See :func:`item_factors`.
     cf_k
         See :func:`cf_weights`.
+    prior_k
+        See :func:`prior_weights` (0: the segment prior serves users without history only).
     popularity_blend
         See :func:`cold_start_scores`.
     segment_prior_users
@@ -603,6 +628,7 @@ def fit(
         content=content,
         grams=grams,
         cf_k=float(cf_k),
+        prior_k=float(prior_k),
         segment_scores=segment_scores,
     )
 
@@ -679,24 +705,28 @@ def recommend(
     # content part and its per-user range
     content, profile_norm = content_scores(R, model.content)
     content_low, content_scale = row_range(content)
-    # users without history: their segment's cold-start score (already 0..1) is the content part
-    if cold.any():
-        content[cold] = model.segment_scores[np.asarray(user_segment)[cold]]
-        content_low[cold], content_scale[cold] = 0, 1
-    # blend on one scale without rescaling the matrices: w (cf - lo) s + (1 - w) (content - lo') s'
-    # = a cf + b content + c, and the per-user constant c does not change the ranking
+    # the segment's cold-start score (already 0..1) joins the content side as a prior that fades
+    # with history: p = m / (n + m), so a user without history gets the prior alone
+    prior = model.segment_scores[np.asarray(user_segment)]
+    p = prior_weights(n_known, model.prior_k)
+    # blend on one scale without rescaling the matrices:
+    #   w (cf - lo) s + (1 - w) [(1 - p) (content - lo') s' + p prior]  =  a cf + b content + c prior + const
+    # and the per-user constant does not change the ranking
     a = weight * cf_scale
-    b = (1 - weight) * content_scale
+    b = (1 - weight) * (1 - p) * content_scale
+    c = (1 - weight) * p
     score = cf * a[:, None]
     score += content * b[:, None]
+    score += prior * c[:, None]
     # drop excluded shoes, keep the top n; then the parts of the chosen shoes on their 0..1 scale
     index, value = top_n(score, n, exclude)
     del score
     safe = np.maximum(index, 0)
     cf_part = (np.take_along_axis(cf, safe, axis=1) - cf_low[:, None]) * cf_scale[:, None]
     cf_part[cold] = np.nan
-    content_part = (np.take_along_axis(content, safe, axis=1) - content_low[:, None]) * content_scale[:, None]
-    value -= (a * cf_low + b * content_low)[:, None]
+    own_content = (np.take_along_axis(content, safe, axis=1) - content_low[:, None]) * content_scale[:, None]
+    content_part = (1 - p)[:, None] * own_content + p[:, None] * np.take_along_axis(prior, safe, axis=1)
+    value -= (a * cf_low + (1 - weight) * (1 - p) * content_scale * content_low)[:, None]
     # explain: the history shoe contributing most to each pick
     content_coef = b / np.where(profile_norm > 0, profile_norm, 1)
     reason = explain(R, index, model.grams, a, content_coef)

@@ -99,7 +99,11 @@ def db(db_url):
 
 
 # -- the bundled data set, built once per session -----------------------------------------------
-SCORE_TABLES = ("model_runs", "recommendations", "shoe_similarities", "segment_recommendations")
+# what the main job's evaluation and scoring wrote, copied from DuckDB to PostgreSQL
+COPIED_TABLES = (
+    "model_runs", "recommendations", "shoe_similarities", "segment_recommendations",
+    "evaluation_runs", "evaluations", "tuned_parameters",
+)
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +118,8 @@ def bundled_duckdb_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
-    """The same data loaded into PostgreSQL, with the score tables of the DuckDB run copied over
-    (so that comparing the two engines compares the SQL alone; the model is tested on its own)."""
+    """The same data loaded into PostgreSQL, with the settings, evaluation and score tables of the
+    DuckDB build copied over (so that comparing the two engines compares the SQL alone)."""
     from scripts import build
     from scripts.load import load
     from scripts.schema import create_schema
@@ -129,7 +133,9 @@ def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
         load(db, build.BUNDLED_DATA_DIR)
         build.set_reference_date(db, "auto", build.BUNDLED_DATA_DIR)
         with db.transaction():
-            for table in SCORE_TABLES:
+            db.execute("delete from settings")
+            db.insert_df("settings", source.query_df("select * from settings"))
+            for table in COPIED_TABLES:
                 db.insert_df(table, source.query_df(f"select * from {table}"))
     return url
 

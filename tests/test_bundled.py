@@ -6,6 +6,8 @@ PostgreSQL loaded the same way with the DuckDB run's score tables copied over.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from test_sql_views import _kind_of, canonical, fetch
 
@@ -94,3 +96,25 @@ def test_service_mix_is_realistic(engine_fixture, request):
     assert db.scalar("select count(*) from replacement_suggestions") > 0
     kinds = dict(db.query("select kind, count(*) from user_messages group by kind"))
     assert kinds.get("care_reminder", 0) > 0 and kinds.get("replacement", 0) > 0, kinds
+
+
+def ndcg_at_10(db: Database, model: str, group: str) -> float:
+    return db.scalar(
+        "select value from model_evaluations where model = ? and user_group = ? and k = 10 and metric = 'ndcg'",
+        [model, group],
+    )
+
+
+def test_hybrid_beats_its_parts_and_popularity(duckdb_bundled):
+    """The evaluation the main job ran (tuned on the training period, tested on the last 20%)."""
+    db = duckdb_bundled
+    assert db.scalar("select count(distinct model) from model_evaluations") == 5
+    warm = {model: ndcg_at_10(db, model, "warm") for model in ("cf", "content", "hybrid")}
+    assert warm["hybrid"] >= max(warm["cf"], warm["content"]), warm
+    assert ndcg_at_10(db, "hybrid", "cold") > ndcg_at_10(db, "popularity", "cold")
+    # and the published run uses the tuned parameters
+    tuned = dict(db.query("select parameter, value from tuned_parameters"))
+    assert tuned, "the main job stores what it tuned"
+    params = json.loads(db.scalar("select parameters from latest_model_run"))
+    for name, value in tuned.items():
+        assert params[name] == json.loads(value), name

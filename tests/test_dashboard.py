@@ -228,3 +228,13 @@ def test_dashboard_binds_parameters():
 @pytest.mark.parametrize("base_table", ["users", "interactions", "recommendations", "model_runs"])
 def test_view_check_catches_a_base_table(base_table):
     assert base_table in relations_named(f'query("select * from {base_table} where x = ?", 1)')
+
+
+def test_business_overview_shows_model_quality(monkeypatch, bundled_url):
+    page = run_page(monkeypatch, bundled_url)
+    assert_no_failure(page)
+    assert "How good is the model?" in texts(page)
+    metric = next(box for box in page.selectbox if box.label == "Metric")
+    assert "ndcg" in metric.options and metric.value == "ndcg"
+    metric.set_value("recall").run()
+    assert_no_failure(page)

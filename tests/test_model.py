@@ -7,6 +7,8 @@ the four shoes of one taste. Users of taste t have primary usage t (segment code
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -342,3 +344,28 @@ def test_explain_matches_a_brute_force_argmax():
                 continue
             terms = strength * (alpha[user] * grams[history, shoe, 0] + beta[user] * grams[history, shoe, 1])
             assert reason[user, rank] == history[np.argmax(terms)]
+
+
+def test_prior_weights_fade_with_history():
+    # p = m / (n + m); 1 without history whatever m
+    p = model.prior_weights(np.array([0, 1, 10, 30]), 10.0)
+    np.testing.assert_allclose(p, [1.0, 10 / 11, 0.5, 0.25], rtol=1e-6)
+    np.testing.assert_allclose(model.prior_weights(np.array([0, 5]), 0.0), [1.0, 0.0])
+
+
+def test_segment_prior_leads_a_user_with_little_history():
+    """Two segments with opposite favourites; one user of segment 1 viewed one unrelated shoe."""
+    n_shoes = 6
+    # segment 0 (users 0-3) loves shoes 0 and 1; segment 1 (users 4-7) loves shoes 4 and 5
+    rows = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8]
+    cols = [0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5, 2]
+    R = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(9, n_shoes))
+    user_segment = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    X = np.eye(n_shoes, dtype=np.float32)  # no content overlap between shoes
+    fitted = model.fit(R, X, user_segment, np.array([0, 1]), factors=2, cf_k=1000.0, prior_k=10.0, random_state=0)
+    with_prior = model.recommend(fitted, R[8], user_segment[8:], 2)
+    assert set(with_prior.index[0].tolist()) <= {2, 4, 5}
+    assert {4, 5} & set(with_prior.index[0].tolist())
+    # without the prior the same user gets nothing of their segment's taste in their top 1
+    without = model.recommend(dataclasses.replace(fitted, prior_k=0.0), R[8], user_segment[8:], 1)
+    assert without.index[0, 0] == 2
