@@ -29,6 +29,7 @@ TOP_N_SHOWN = 10
 HISTORY_SHOWN = 50
 CARE_DAYS_AROUND = 120  # care reminders shown: this many days either side of the as-of date
 MAX_USERS_IN_PICKER = 20_000
+RUN_STAGES = ("read", "fit", "similarities", "segments", "score", "write", "publish", "commit")
 STATUS_ICONS = {
     "overdue": "🔴",
     "due": "🟠",
@@ -145,6 +146,7 @@ with st.sidebar:
     as_of: dt.date = st.date_input(
         "Service status as of",
         value=reference_date,
+        format="DD/MM/YYYY",
         help="Care reminders and end-of-life windows as they stand on this day. "
         "Defaults to the reference date of the data.",
     )
@@ -175,7 +177,7 @@ with tab_customer, section("customer"):
         with left:
             st.markdown("#### Recommended for them")
             recs = query(
-                "select rank, name, brand, type, material, color, price, score, cf_weight, reason"
+                "select rank, name, brand, type, material, color, price, score, behaviour_share, reason"
                 " from user_recommendations where user_id = ? and rank <= ? order by rank",
                 user_id,
                 TOP_N_SHOWN,
@@ -193,13 +195,12 @@ with tab_customer, section("customer"):
                             f"{md(rec.brand)} · {md(rec.type)} · {md(rec.material)} · {md(rec.color)}"
                             f" · {rec.price:.2f}"
                         )
-                        behaviour = float(rec.cf_weight)
+                        behaviour = float(rec.behaviour_share)
                         st.progress(
-                            behaviour,
-                            text=f"score {rec.score:.2f} · {behaviour:.0%} from behaviour,"
-                            f" {1 - behaviour:.0%} from content",
+                            min(max(float(rec.score), 0.0), 1.0),
+                            text=f"match {rec.score:.2f} · {behaviour:.0%} from behaviour, {1 - behaviour:.0%} from content",
                         )
-                        st.text(rec.reason)
+                        st.caption(md(rec.reason))
 
         with right:
             st.markdown("#### Messages for them today")
@@ -218,12 +219,12 @@ with tab_customer, section("customer"):
 
         st.markdown(f"#### Their shoes as of {as_of:%d %b %Y}")
         windows = query(
-            "select shoe_id, name, brand, type, purchased_on, end_of_life_on, window_opens_on,"
-            " personal_lifespan_days,"
+            "select name,"
+            " case when ? >= end_of_life_on then 'past_end_of_life'"
+            "      when ? >= window_opens_on then 'nearing_end_of_life' else 'ok' end as status,"
             " least(greatest(cast(? - purchased_on as double precision) / personal_lifespan_days, 0), 1.5)"
             "   as wear_share,"
-            " case when ? >= end_of_life_on then 'past_end_of_life'"
-            "      when ? >= window_opens_on then 'nearing_end_of_life' else 'ok' end as status"
+            " end_of_life_on, purchased_on, personal_lifespan_days, brand, type"
             " from replacement_windows where user_id = ? and purchased_on <= ? order by end_of_life_on",
             as_of,
             as_of,
@@ -236,19 +237,27 @@ with tab_customer, section("customer"):
         else:
             windows["status"] = windows["status"].map(status_label)
             st.dataframe(
-                windows.drop(columns=["shoe_id"]),
+                windows,
                 hide_index=True,
                 column_config={
                     "name": "Shoe",
+                    "status": "Status",
                     "wear_share": st.column_config.ProgressColumn(
-                        "Life used", min_value=0, max_value=1, format="percent",
+                        "Life used",
+                        min_value=0,
+                        max_value=1,
+                        format="percent",
                         help="Days worn / personal lifespan (catalogue lifespan adjusted for their usage).",
                     ),
-                    "personal_lifespan_days": "Personal lifespan (days)",
+                    "end_of_life_on": st.column_config.DateColumn("End of life", format="D MMM YYYY"),
+                    "purchased_on": st.column_config.DateColumn("Bought", format="D MMM YYYY"),
+                    "personal_lifespan_days": "Lifespan (days)",
+                    "brand": "Brand",
+                    "type": "Type",
                 },
             )
             suggestions = query(
-                "select owned_name, rank, suggested_name, brand, type, material, price, suggestion_score, reason"
+                "select owned_name, rank, suggested_name, reason, suggestion_score, brand, type, material, price"
                 " from replacement_suggestions where user_id = ? order by owned_name, rank",
                 user_id,
             )
@@ -259,7 +268,12 @@ with tab_customer, section("customer"):
                     hide_index=True,
                     column_config={
                         "owned_name": "Replaces",
+                        "rank": st.column_config.NumberColumn("#", width="small"),
                         "suggested_name": "Suggestion",
+                        "brand": "Brand",
+                        "type": "Type",
+                        "material": "Material",
+                        "price": st.column_config.NumberColumn("Price", format="%.2f"),
                         "suggestion_score": st.column_config.ProgressColumn(
                             "Fit", min_value=0, max_value=1, format="%.2f"
                         ),
@@ -269,8 +283,8 @@ with tab_customer, section("customer"):
 
             st.markdown(f"#### Care reminders around {as_of:%d %b %Y}")
             care = query(
-                "select due_on, name, title, instructions,"
-                " case when due_on < ? then 'overdue' when due_on <= ? then 'due' else 'upcoming' end as status"
+                "select case when due_on < ? then 'overdue' when due_on <= ? then 'due' else 'upcoming' end as status,"
+                " due_on, name, title, instructions"
                 " from care_notifications"
                 " where user_id = ? and is_latest_purchase and purchased_on <= ? and due_on between ? and ?"
                 " order by due_on",
@@ -288,7 +302,13 @@ with tab_customer, section("customer"):
                 st.dataframe(
                     care,
                     hide_index=True,
-                    column_config={"name": "Shoe", "instructions": st.column_config.TextColumn(width="large")},
+                    column_config={
+                        "status": "Status",
+                        "due_on": st.column_config.DateColumn("Due", format="D MMM YYYY"),
+                        "name": "Shoe",
+                        "title": "Reminder",
+                        "instructions": st.column_config.TextColumn("Instructions", width="large"),
+                    },
                 )
 
         st.markdown("#### History")
@@ -301,7 +321,18 @@ with tab_customer, section("customer"):
         if history.empty:
             st.info("No views, wishlists or purchases yet: recommendations come from their segment.")
         else:
-            st.dataframe(history, hide_index=True, column_config={"name": "Shoe"})
+            st.dataframe(
+                history,
+                hide_index=True,
+                column_config={
+                    "occurred_at": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm"),
+                    "interaction_type": "What",
+                    "name": "Shoe",
+                    "brand": "Brand",
+                    "type": "Type",
+                    "price": st.column_config.NumberColumn("Price", format="%.2f"),
+                },
+            )
 
 # -- a brand-new customer ---------------------------------------------------------------------
 with tab_new, section("new customer"):
@@ -356,13 +387,15 @@ with tab_business, section("business overview"):
         latest = run.iloc[0]
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Run", int(latest["run_id"]))
-        c2.metric("Finished (UTC)", f"{pd.Timestamp(latest['finished_at']):%Y-%m-%d %H:%M}")
+        c2.metric("Finished (UTC)", f"{pd.Timestamp(latest['finished_at']):%d %b %H:%M}")
         c3.metric("Duration", f"{float(latest['duration_seconds']):.1f} s")
         c4.metric("Recommendations", f"{int(latest['n_recommendations']):,}")
         timings = json.loads(latest["timings"] or "{}")
-        if timings:
-            st.caption("Seconds per stage")
-            st.bar_chart(pd.Series(timings, name="seconds"), horizontal=True)
+        stages = {stage: timings[stage] for stage in RUN_STAGES if stage in timings}
+        if stages:
+            st.caption("Seconds per stage, in run order")
+            st.bar_chart(pd.DataFrame({"stage": list(stages), "seconds": list(stages.values())}),
+                         x="stage", y="seconds", horizontal=True, sort=False)
         with st.expander("Parameters of this run"):
             st.json(json.loads(latest["parameters"]))
 

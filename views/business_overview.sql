@@ -24,10 +24,12 @@ activity as (
 ),
 
 reminders as (
+    -- what customers are actually told: the latest due or overdue reminder of each pair in use
     select
         coalesce(sum(case when status = 'due' then 1 else 0 end), 0) as reminders_due_count,
         coalesce(sum(case when status = 'overdue' then 1 else 0 end), 0) as reminders_overdue_count
-    from care_notifications
+    from user_messages
+    where kind = 'care_reminder'
 ),
 
 windows as (
@@ -69,5 +71,6 @@ cross join windows;
 
 comment on view business_overview is 'One row: key figures at the reference date (customers, catalogue, activity, care reminders due, shoes at end of life).';
 comment on column business_overview.active_user_count is 'Customers with at least one interaction up to the reference date.';
-comment on column business_overview.reminders_due_count is 'Care reminders due from the reference date through due_soon_days later (this week by default).';
+comment on column business_overview.reminders_due_count is 'Care messages due from the reference date through due_soon_days later (this week by default): one per pair in use, as in user_messages.';
+comment on column business_overview.reminders_overdue_count is 'Care messages overdue (the latest missed reminder of each pair in use, as in user_messages).';
 comment on column business_overview.end_of_life_this_month_count is 'Owned shoes whose personal end of life falls in the reference date''s calendar month.';

@@ -136,6 +136,11 @@ explained as (
         case
             when reason_shoes.name is null
                 then 'popular with ' || coalesce(segments.segment, 'customers like you')
+            when not_bought.reason_shoe_id = not_bought.shoe_id
+                and strongest_reasons.interaction_type = 'add_to_wishlist'
+                then 'on your wishlist'
+            when not_bought.reason_shoe_id = not_bought.shoe_id and strongest_reasons.interaction_type = 'view'
+                then 'you looked at it before'
             when strongest_reasons.interaction_type is null
                 then 'similar to ' || reason_shoes.name
             else 'because you '
@@ -171,6 +176,10 @@ select
     cf_score,
     content_score,
     cf_weight,
+    case
+        when score > 0 then least(greatest(cf_weight * coalesce(cf_score, 0) / score, 0), 1)
+        else 0
+    end as behaviour_share,
     reason,
     reason_shoe_id,
     model_rank,
@@ -181,6 +190,7 @@ comment on view user_recommendations is 'One row per (user, rank): the latest co
 comment on column user_recommendations.rank is '1..n without gaps, after removing shoes the user has bought (model_rank is the run''s own rank).';
 comment on column user_recommendations.score is 'Hybrid score of the run: cf_weight x cf_score + (1 - cf_weight) x content_score.';
 comment on column user_recommendations.cf_weight is 'Share of the score from collaborative filtering for this user (grows with their history).';
-comment on column user_recommendations.reason is '''because you viewed / wishlisted / bought <shoe>'' (strongest interaction with the run''s reason shoe), else ''popular with <segment>''.';
+comment on column user_recommendations.reason is '''because you viewed / wishlisted / bought <shoe>'' (strongest interaction with the run''s reason shoe; ''on your wishlist'' or ''you looked at it before'' when it is the shoe itself), else ''popular with <segment>''.';
+comment on column user_recommendations.behaviour_share is 'Share of this shoe''s score that comes from behaviour (collaborative filtering): cf_weight x cf_score / score, 0..1.';
 comment on column user_recommendations.model_rank is 'Rank in the scoring run, before purchased shoes were removed.';
 comment on column user_recommendations.run_id is 'The scoring run (latest_model_run) the scores come from.';
