@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -106,6 +107,45 @@ def _current_rss_mib() -> float:
         return float("nan")
 
 
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a live process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (from /proc; just ``root`` where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return [root]
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                # the command may hold spaces or parentheses: the fields after the last ')' are fixed
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    tree, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        tree.append(pid)
+        queue.extend(children.get(pid, []))
+    return tree
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _cpu_seconds() -> float:
     used = resource.getrusage(resource.RUSAGE_SELF)
     return used.ru_utime + used.ru_stime
@@ -139,24 +179,44 @@ def _child_main(sender, stage: str, task: dict[str, Any]) -> None:
 def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
     """Run one stage in a fresh spawned process and return what it measured.
 
+    While it runs, the resident memory of its process tree is sampled twice a second (the peak is
+    ``tree_peak_rss_mib``); with ``task['max_rss_mib']`` the tree is killed when it goes beyond, so
+    that a stage too big for the machine fails alone instead of taking the host's memory.
+
     Raises
     ------
     StageFailed
-        The stage raised, or its process died without answering (e.g. killed for memory).
+        The stage raised, or its process died without answering (killed for memory, by us or the OS).
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child_main, args=(sender, stage, task), name=f"benchmark-{stage}")
+    limit = task.get("max_rss_mib")
     load_before = _load_average()
     process.start()
     sender.close()
+    result, tree_peak, over_limit = None, 0.0, None
     try:
-        result = receiver.recv()
+        while not receiver.poll(0.5):
+            tree = _process_tree(process.pid)
+            rss = sum(_rss_mib(pid) for pid in tree)
+            tree_peak = max(tree_peak, rss)
+            if limit and rss > limit:
+                over_limit = rss
+                for pid in tree:  # the stage's own processes only
+                    _kill(pid)
+                break
+        else:
+            result = receiver.recv()
     except EOFError:
         result = None
     finally:
         receiver.close()
         process.join()
+    if over_limit is not None:
+        raise StageFailed(
+            f"{stage}: killed at {over_limit / 1024:.1f} GiB resident, beyond --max-rss-gib {limit / 1024:g}"
+        )
     if result is None:
         code = process.exitcode
         why = f"killed by signal {-code} (out of memory?)" if code and code < 0 else f"exit code {code}"
@@ -164,6 +224,7 @@ def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
     if "error" in result:
         log.debug("%s", result["traceback"])
         raise StageFailed(f"{stage}: {result['error']}")
+    result["tree_peak_rss_mib"] = round(max(tree_peak, result["peak_rss_mib"]), 1)
     # the host's 1-minute load average before and after: how much others competed for the cores
     result["load_average"] = [load_before[0] if load_before else None, (_load_average() or [None])[0]]
     return result
@@ -593,6 +654,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "threads": args.threads,
         "verbose": args.verbose,
+        "max_rss_mib": args.max_rss_gib * 1024 if args.max_rss_gib else None,
     }
     try:
         for stage in stages:
@@ -644,6 +706,7 @@ def run_scaling(args: argparse.Namespace, work_dir: Path, full_score: dict | Non
                 "seed": args.seed,
                 "threads": args.threads,
                 "verbose": args.verbose,
+                "max_rss_mib": args.max_rss_gib * 1024 if args.max_rss_gib else None,
             }
             try:
                 log.info("scaling: %d users (generate, load, then score)", size)
@@ -787,9 +850,9 @@ def format_report(results: dict[str, Any]) -> str:
             f"{_mem(outcome['peak_rss_mib']):>11}{_n(outcome.get('rows')):>13}{_n(rate):>11}"
             f"{_n(load, 1):>6}   {WHAT[stage]}"
         )
-        if stage == "generate" and outcome.get("workers_peak_rss_mib"):
-            workers = _mem(outcome["workers_peak_rss_mib"])
-            lines.append(f"{'  (each worker process)':<28}{'':>9}{blank}{workers}")
+        if outcome.get("tree_peak_rss_mib", 0) > outcome["peak_rss_mib"] * 1.05:
+            tree = _mem(outcome["tree_peak_rss_mib"])
+            lines.append(f"{'  (with worker processes)':<28}{'':>9}{'':>9}{tree:>11}")
         for part, seconds in outcome.get("parts", {}).items():
             extra = ""
             if stage == "score" and part == "write":
@@ -963,6 +1026,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    parser.add_argument(
+        "--max-rss-gib",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="kill a stage whose processes hold more than this much resident memory (default: no limit)",
     )
     parser.add_argument(
         "--keep-db", action="store_true", help="keep the benchmark database (default: delete it at the end)"

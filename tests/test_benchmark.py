@@ -130,3 +130,13 @@ def test_arguments_are_checked():
     assert benchmark.scaling_sizes("50000,25000", 100_000) == [25_000, 50_000]
     with pytest.raises(ValueError):
         benchmark.scaling_sizes("0,10", 100)
+
+
+def test_a_stage_beyond_the_memory_limit_is_killed_and_reported(tmp_path, caplog):
+    # 20 MiB: any Python process importing numpy goes beyond it
+    code = benchmark.main(
+        [*TINY, "--work-dir", str(tmp_path), "--stages", "generate", "--max-rss-gib", "0.02"]
+    )
+
+    assert code == 1
+    assert "generate: killed at" in caplog.text and "--max-rss-gib 0.02" in caplog.text
