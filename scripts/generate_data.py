@@ -32,12 +32,11 @@ import argparse
 import csv
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -915,18 +914,9 @@ class _BatchResult:
     shoe_rows: np.ndarray  # rows of the shoes that appear
 
 
-_worker_world: _World | None = None
 
-
-def _init_worker(world: _World) -> None:
-    global _worker_world
-    _worker_world = world
-    threadpool_limits(1, user_api="blas")  # the processes are the parallelism
-
-
-def _run_batch(b: int, rng: np.random.Generator, world: _World | None = None) -> _BatchResult:
-    """Simulate and format batch ``b`` (its own random generator: any process, any order, same result)."""
-    world = world or _worker_world
+def _run_batch(b: int, rng: np.random.Generator, world: _World) -> _BatchResult:
+    """Simulate and format batch ``b`` (its own random generator: any thread, any order, same result)."""
     rows = slice(b * world.batch_size, min((b + 1) * world.batch_size, len(world.users.user_id)))
     user_id, shoe_id, kind, at = simulate_batch(rng, world.users, rows, world.shoes, world.end)
     return _BatchResult(
@@ -938,23 +928,25 @@ def _run_batch(b: int, rng: np.random.Generator, world: _World | None = None) ->
 
 
 def _batch_results(world: _World, rngs: list[np.random.Generator], workers: int) -> Iterator[_BatchResult]:
-    """The batches' results in order, computed here or by ``workers`` processes (a few batches ahead)."""
-    if workers <= 1 or len(rngs) <= 1:
-        with threadpool_limits(1, user_api="blas"):  # BLAS threads only slow the thin products down
+    """The batches' results in order, computed here or by ``workers`` threads (a few batches ahead).
+
+    Threads, not processes: the work is numpy, which releases the GIL, and a process pool on
+    Python 3.11 can deadlock at shutdown (CPython gh-125451), which once hung a test run here.
+    """
+    # BLAS threads only slow the thin products down; the batches are the parallelism
+    with threadpool_limits(1, user_api="blas"):
+        if workers <= 1 or len(rngs) <= 1:
             for b, rng in enumerate(rngs):
                 yield _run_batch(b, rng, world)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(world,)
-    ) as pool:
-        pending: deque = deque()
-        for b, rng in enumerate(rngs):
-            pending.append(pool.submit(_run_batch, b, rng))
-            if len(pending) >= 2 * workers:
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque = deque()
+            for b, rng in enumerate(rngs):
+                pending.append(pool.submit(_run_batch, b, rng, world))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def generate(
@@ -978,7 +970,7 @@ def generate(
     seed : the only source of randomness (``numpy.random.default_rng(seed)``).
     end_date : last day of the window, included (an ISO date string or a date); never "today".
     months : length of the window in calendar months.
-    workers : processes simulating user batches; None: one for small jobs, else every available core.
+    workers : threads simulating user batches; None: one for small jobs, else every available core.
         The files do not depend on it.
     progress : show a tqdm bar over the users.
 
@@ -1117,7 +1109,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         "--workers",
         type=_positive_int,
         default=None,
-        help="processes simulating user batches (default: 1 for small jobs, else every available core); "
+        help="threads simulating user batches (default: 1 for small jobs, else every available core); "
         "the output does not depend on it",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
