@@ -80,6 +80,9 @@ def build(
             log.info("no interactions yet: nothing to evaluate")
     if do_score:
         summary["score"] = score(db)
+    if db.is_postgres:
+        # fresh statistics for the views' plans (autovacuum may be off or not have run yet)
+        db.execute("analyze")
     summary["seconds"] = time.perf_counter() - started
     return summary
 
