@@ -22,8 +22,11 @@ import csv
 import gc
 import io
 import logging
+import os
+import signal
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +61,21 @@ KEPT_PROBLEMS = 10_000  # carried by LoadError.problems (the count covers all of
 PROGRESS_MIN_BYTES = 1 << 20
 BULK_ROWS = 100_000  # new events from which PostgreSQL builds the keys and indexes after the append
 TABLES = {"users", "shoes", "interactions", "interaction_types", "load_runs", "load_rejects"}
+# Test hook: SHOEREC_LOAD_KILL_AT=<stage>[:<k>] kills this process with SIGKILL the k-th time (default:
+# the first) it reaches that stage; CHECKPOINTS lists them in the order a load reaches them (chunk: after each
+# chunk is staged; staged: after each file; merge: after each merge statement).
+KILL_AT_ENV = "SHOEREC_LOAD_KILL_AT"
+CHECKPOINTS = (
+    "transaction_started",
+    "chunk",
+    "staged",
+    "references_checked",
+    "merge",
+    "run_recorded",
+    "before_commit",
+    "committed",
+)
+_reached: Counter = Counter()  # checkpoints reached by this process, per stage
 REJECT_COLUMNS = (
     "file_index",
     "file_name",
@@ -305,6 +323,18 @@ def _chunks(reader, file_name: str, width: int, last_end: int, chunk_rows: int):
         yield _Chunk(starts[good], rows, malformed, len(rows) + len(malformed))
 
 
+def _checkpoint(stage: str) -> None:
+    """Test hook: die here, as abruptly as possible, if ``$SHOEREC_LOAD_KILL_AT`` names this stage."""
+    wanted = os.environ.get(KILL_AT_ENV)
+    if not wanted:
+        return
+    _reached[stage] += 1
+    name, _, k = wanted.partition(":")
+    if name == stage and _reached[stage] == int(k or 1):
+        log.warning("%s=%s: killing this process", KILL_AT_ENV, wanted)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @contextmanager
 def _step(name: str):
     """Log how long a step took (debug level: ``-v``)."""
@@ -510,6 +540,7 @@ def _upsert(db: Database, contract: FileContract) -> tuple[int, int]:
         where stored.{key} is null or {changed}
         """
     )
+    _checkpoint("merge")
     db.execute(
         f"""
         insert into {table} ({", ".join(columns)})
@@ -517,6 +548,7 @@ def _upsert(db: Database, contract: FileContract) -> tuple[int, int]:
         on conflict ({key}) do update set {", ".join(f"{column} = excluded.{column}" for column in others)}
         """
     )
+    _checkpoint("merge")
     loaded = db.scalar(f"select count(*) from load_changed_{table}")
     return loaded, db.scalar(f"select count(*) from {stage}") - loaded
 
@@ -537,12 +569,14 @@ def _append_interactions(db: Database) -> tuple[int, int, int]:
         where not exists (select 1 from interactions as stored where {same})
         """
     )
+    _checkpoint("merge")
     loaded = db.scalar("select count(*) from load_changed_interactions")
     with _bulk_append(db, INTERACTIONS.table, loaded):
         # in key order: the primary key index grows at its end instead of everywhere
         db.execute(
             f"insert into interactions ({key}) select {key} from load_changed_interactions order by {key}"
         )
+        _checkpoint("merge")  # on a PostgreSQL bulk append: keys and indexes still dropped
     return loaded, distinct - loaded, staged - distinct
 
 
@@ -655,6 +689,7 @@ def load(
     with db.transaction():
         if not db.relations("BASE TABLE") >= TABLES:
             create_tables(db)
+        _checkpoint("transaction_started")
         categories = frozenset(
             value for (value,) in db.query("select interaction_type from interaction_types")
         )
@@ -668,8 +703,10 @@ def load(
                 db.execute(f"analyze {_stage_name(contract)}")  # temporary tables get no automatic statistics
             if contract is not INTERACTIONS:
                 _reject_duplicate_keys(db, index, contract, header)
+            _checkpoint("staged")
         with _step("checking references"):
             _reject_unknown_references(db, headers[INTERACTIONS.file_name])
+        _checkpoint("references_checked")
         problems = db.scalar("select count(*) from load_stage_rejects")
         if problems and not skip_invalid:
             raise LoadError(_fetch_problems(db, KEPT_PROBLEMS), problems, data_dir)
@@ -685,9 +722,12 @@ def load(
                 else:
                     counts.loaded, counts.unchanged = _upsert(db, contract)
         load_id = _record_run(db, data_dir, skip_invalid, started_at, files)
+        _checkpoint("run_recorded")
         _drop_staging(db)
+        _checkpoint("before_commit")
         committing = time.perf_counter()
     log.debug("committing: %.2f s", time.perf_counter() - committing)
+    _checkpoint("committed")
     summary = LoadSummary(str(data_dir), skip_invalid, load_id, files, time.perf_counter() - clock, warnings)
     return summary
 
@@ -721,6 +761,7 @@ def _stage_file(db, index, contract, header, categories, now, progress, chunk_ro
                 db.insert_df("load_stage_rejected_keys", keys)
             records += chunk.records
             bar.update(stream.buffer.tell() - bar.n)
+            _checkpoint("chunk")
     log.debug("%s: %d records staged", contract.file_name, records)
     return records
 

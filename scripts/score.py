@@ -85,9 +85,26 @@ PARAM_HELP = {
 SHOE_FIELDS = ("brand", "type", "material", "color", "name")
 UNKNOWN = "unknown"
 
-# Test hook: SHOEREC_SCORE_KILL_AT=<stage> kills this process with SIGKILL at that stage.
+# Test hook: SHOEREC_SCORE_KILL_AT=<stage>[:<k>] kills this process with SIGKILL the k-th time (default:
+# the first) it reaches that stage; CHECKPOINTS lists them in the order a run reaches them (mid_recommendations:
+# after each batch is written; prune: after each statement of the pruning).
 KILL_AT_ENV = "SHOEREC_SCORE_KILL_AT"
-KILL_STAGES = ("after_running_row", "mid_recommendations", "before_commit")
+KILL_STAGES = ("after_running_row", "mid_recommendations", "before_commit")  # one per phase
+CHECKPOINTS = (
+    "after_running_row",
+    "after_read",
+    "after_fit",
+    "after_similarities",
+    "after_segments",
+    "similarities_written",
+    "segments_written",
+    "mid_recommendations",
+    "run_marked_complete",
+    "prune",
+    "before_commit",
+    "committed",
+)
+_reached: dict[str, int] = {}  # checkpoints reached by this process, per stage
 
 
 def params_from(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -367,8 +384,13 @@ def _now() -> dt.datetime:
 
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_SCORE_KILL_AT`` names this stage."""
-    if os.environ.get(KILL_AT_ENV) == stage:
-        log.warning("%s=%s: killing this process", KILL_AT_ENV, stage)
+    wanted = os.environ.get(KILL_AT_ENV)
+    if not wanted:
+        return
+    _reached[stage] = _reached.get(stage, 0) + 1
+    name, _, k = wanted.partition(":")
+    if name == stage and _reached[stage] == int(k or 1):
+        log.warning("%s=%s: killing this process", KILL_AT_ENV, wanted)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -436,7 +458,9 @@ def _prune(db: Database, keep_runs: int) -> int:
     )
     for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
         db.execute(f"delete from {table} where run_id < ?", [oldest])
+        _checkpoint("prune")
     db.execute("delete from model_runs where run_id < ? and status <> 'running'", [oldest])
+    _checkpoint("prune")
     return pruned
 
 
@@ -486,6 +510,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
     with clock.stage("read"):
         inputs = read_inputs(db)
+    _checkpoint("after_read")
     n_users, n_shoes = inputs.strength.shape
 
     with clock.stage("fit"):
@@ -503,18 +528,23 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
             segment_prior_users=params["segment_prior_users"],
             random_state=params["seed"],
         )
+    _checkpoint("after_fit")
     with clock.stage("similarities"):
         sims = model.similar_items(fitted, params["similar_n"], params["similarity_content_weight"])
         similarities = similarity_frame(run_id, inputs.shoe_ids, sims)
+    _checkpoint("after_similarities")
     with clock.stage("segments"):
         segment_index, segment_value = model.top_n(fitted.segment_scores.copy(), params["top_n"])
         segment_rows = segment_frame(run_id, inputs.segments, inputs.shoe_ids, segment_index, segment_value)
+    _checkpoint("after_segments")
 
     n_recommendations = 0
     with db.transaction():
         with clock.stage("write"):
             db.insert_df("shoe_similarities", similarities)
+            _checkpoint("similarities_written")
             db.insert_df("segment_recommendations", segment_rows)
+            _checkpoint("segments_written")
         progress = tqdm(total=n_users, unit="user", desc=f"scoring run {run_id}", leave=False)
         batches = recommendation_batches(fitted, inputs, params, run_id)
         try:
@@ -551,9 +581,11 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
                     run_id,
                 ],
             )
+            _checkpoint("run_marked_complete")
             pruned = _prune(db, params["keep_runs"])
             _checkpoint("before_commit")
         commit_started = time.perf_counter()
+    _checkpoint("committed")
     # the run row's timings end before the commit; the summary has it too
     timings = {
         **clock.seconds,
