@@ -86,8 +86,8 @@ SHOE_FIELDS = ("brand", "type", "material", "color", "name")
 UNKNOWN = "unknown"
 
 # Test hook: SHOEREC_SCORE_KILL_AT=<stage>[:<k>] kills this process with SIGKILL the k-th time (default:
-# the first) it reaches that stage; CHECKPOINTS lists them in the order a run reaches them (mid_recommendations:
-# after each batch is written; prune: after each statement of the pruning).
+# the first) it reaches that stage; CHECKPOINTS lists them in the order a run reaches them
+# (mid_recommendations: after each batch is written; prune: after each statement of the pruning).
 KILL_AT_ENV = "SHOEREC_SCORE_KILL_AT"
 KILL_STAGES = ("after_running_row", "mid_recommendations", "before_commit")  # one per phase
 CHECKPOINTS = (

@@ -255,7 +255,9 @@ def test_a_killed_run_leaves_the_last_published_run(db_url, engine, datasets):
                 n_rows = db.scalar("select count(*) from recommendations where run_id = ?", [run_id])
                 if status != "complete" or db.scalar("select run_id from latest_model_run") != run_id:
                     problems.append(f"the committed run {run_id} is not the published one")
-                elif n_rows != db.scalar("select n_recommendations from model_runs where run_id = ?", [run_id]):
+                elif n_rows != db.scalar(
+                    "select n_recommendations from model_runs where run_id = ?", [run_id]
+                ):
                     problems.append("the committed run lacks rows")
             else:
                 # the last successful step committed the 'running' row, and only that
