@@ -220,12 +220,16 @@ class Database:
         return len(frame)
 
     # -- SQL files -------------------------------------------------------------------------
-    def render(self, sql: str) -> str:
-        """Render SQL text for this engine (the macros of ``sql/macros.sql`` are in scope)."""
-        return self._templates.from_string(sql).render()
+    def render(self, sql: str, **variables: Any) -> str:
+        """Render SQL text for this engine (the macros of ``sql/macros.sql`` are in scope).
 
-    def render_file(self, path: Path) -> str:
-        return self.render(Path(path).read_text(encoding="utf-8"))
+        ``variables`` are for identifiers our own code chose (role and schema names); data never
+        goes through a template: it is bound as a parameter.
+        """
+        return self._templates.from_string(sql).render(**variables)
+
+    def render_file(self, path: Path, **variables: Any) -> str:
+        return self.render(Path(path).read_text(encoding="utf-8"), **variables)
 
     def run_file(self, path: Path) -> None:
         """Render and run a SQL file."""

@@ -138,10 +138,7 @@ def create_roles(
     if not db.scalar("select exists (select from pg_namespace where nspname = ?)", [schema]):
         raise ValueError(f"no schema {schema!r} in this database")
     views = _existing_views(db, schema)
-    # Database.render takes no variables yet: its jinja2 environment (macros in scope) renders ours
-    sql = db._templates.from_string(ROLES_SQL.read_text(encoding="utf-8")).render(
-        schema=schema, writer=writer, reader=reader, views=views
-    )
+    sql = db.render_file(ROLES_SQL, schema=schema, writer=writer, reader=reader, views=views)
     with db.transaction():
         db.run_script(sql)
         # passwords as bound parameters, never in the rendered SQL or a log line

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
 from scripts.db import SQL_DIR, VIEWS_DIR, Database
+from scripts.roles import apply_grants
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def create_schema(db: Database) -> None:
     with db.transaction():
         create_tables(db)
         views = create_views(db)
+        # re-created views come back without grants: give the dashboard reader its SELECT again
+        apply_grants(db)
     log.info("schema ready on %s: %d tables, %d views", db.engine, len(db.relations("BASE TABLE")), len(views))
 
 
