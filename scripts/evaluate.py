@@ -42,7 +42,7 @@ from scripts import model
 from scripts.cli import base_parser, setup_logging
 from scripts.db import Database, DatabaseError
 from scripts.metrics import METRICS, catalog_coverage, mean_metrics
-from scripts.score import Inputs, params_from, read_inputs, stored_params
+from scripts.score import Inputs, fit_model, params_from, read_inputs, stored_params
 
 log = logging.getLogger(__name__)
 
@@ -140,24 +140,6 @@ def make_split(
 # ---------------------------------------------------------------------------------------------
 
 
-def fit_hybrid(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
-    """The same fit as scripts.score, on the training inputs."""
-    features = model.item_features(inputs.shoe_fields, params["field_weights"])
-    return model.fit(
-        inputs.strength,
-        features,
-        inputs.user_segment,
-        inputs.segments["usage_code"].to_numpy(),
-        factors=params["factors"],
-        n_iter=params["svd_iterations"],
-        cf_k=params["cf_k"],
-        prior_k=params["prior_k"],
-        popularity_blend=params["popularity_blend"],
-        segment_prior_users=params["segment_prior_users"],
-        random_state=params["seed"],
-    )
-
-
 def recommend_lists(
     name: str, fitted: model.HybridModel, inputs: Inputs, users: np.ndarray, k: int, params: dict[str, Any]
 ) -> dict[int, list[int]]:
@@ -207,7 +189,7 @@ def evaluate_split(
     warm = users[history[users] > 0]
     cold_items = np.asarray(inputs.strength.getnnz(axis=0) == 0)
     groups = {"warm": warm, "cold": users[history[users] == 0], "all": users}
-    fitted = fit_hybrid(inputs, params)
+    fitted = fit_model(inputs, params)
     k_max = max(ks)
     rows = []
     for name in models:

@@ -507,6 +507,24 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
     return summary
 
 
+def fit_model(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
+    """The hybrid fitted on ``inputs`` with ``params`` (what a run, the evaluation and the benchmark fit)."""
+    features = model.item_features(inputs.shoe_fields, params["field_weights"])
+    return model.fit(
+        inputs.strength,
+        features,
+        inputs.user_segment,
+        inputs.segments["usage_code"].to_numpy(),
+        factors=params["factors"],
+        n_iter=params["svd_iterations"],
+        cf_k=params["cf_k"],
+        prior_k=params["prior_k"],
+        popularity_blend=params["popularity_blend"],
+        segment_prior_users=params["segment_prior_users"],
+        random_state=params["seed"],
+    )
+
+
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
     with clock.stage("read"):
         inputs = read_inputs(db)
@@ -514,20 +532,7 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
     n_users, n_shoes = inputs.strength.shape
 
     with clock.stage("fit"):
-        features = model.item_features(inputs.shoe_fields, params["field_weights"])
-        fitted = model.fit(
-            inputs.strength,
-            features,
-            inputs.user_segment,
-            inputs.segments["usage_code"].to_numpy(),
-            factors=params["factors"],
-            n_iter=params["svd_iterations"],
-            cf_k=params["cf_k"],
-            prior_k=params["prior_k"],
-            popularity_blend=params["popularity_blend"],
-            segment_prior_users=params["segment_prior_users"],
-            random_state=params["seed"],
-        )
+        fitted = fit_model(inputs, params)
     _checkpoint("after_fit")
     with clock.stage("similarities"):
         sims = model.similar_items(fitted, params["similar_n"], params["similarity_content_weight"])
