@@ -24,11 +24,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ENGINES, fresh_url
 
 from scripts.contract import CONTRACTS
 from scripts.db import Database
 from scripts.load import LoadError, load
-from conftest import ENGINES, fresh_url
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
 BASE = CORPUS / "base"
@@ -77,12 +77,19 @@ def case_dir(kind: str, name: str, tmp_path: Path) -> Path:
 
 
 def location(problem) -> str:
-    return problem.file + (f":{problem.line}" if problem.line else "") + (f":{problem.column}" if problem.column else "")
+    return (
+        problem.file
+        + (f":{problem.line}" if problem.line else "")
+        + (f":{problem.column}" if problem.column else "")
+    )
 
 
 def dump(db: Database) -> dict:
     """Every table's rows (sorted) and the list of views: the database's checksum."""
-    state = {name: sorted(map(repr, db.query(f"select * from {name}"))) for name in sorted(db.relations("BASE TABLE"))}
+    state = {
+        name: sorted(map(repr, db.query(f"select * from {name}")))
+        for name in sorted(db.relations("BASE TABLE"))
+    }
     state["<views>"] = sorted(db.relations("VIEW"))
     return state
 
@@ -91,7 +98,10 @@ def reset(db: Database) -> None:
     """Back to the base data alone (a case only ever adds rows to it)."""
     db.execute("delete from load_rejects")
     db.execute("delete from load_runs")
-    db.execute("delete from interactions where occurred_at >= timestamp '2024-03-04 00:00:00' or user_id not in (1, 2)")
+    db.execute(
+        "delete from interactions"
+        " where occurred_at >= timestamp '2024-03-04 00:00:00' or user_id not in (1, 2)"
+    )
     db.execute("delete from users where user_id not in (1, 2, 3)")
     db.execute("delete from shoes where shoe_id not in (10, 11)")
 
@@ -100,7 +110,11 @@ def reset(db: Database) -> None:
 def base_db(request, tmp_path_factory):
     """One database per engine for the module, holding the base files; ``.pristine`` is its dump."""
     # DuckDB in memory: the same transaction and rollback as a file, a third less time per load
-    url = ":memory:" if request.param == "duckdb" else fresh_url(request.param, request, tmp_path_factory.mktemp("x"))
+    url = (
+        ":memory:"
+        if request.param == "duckdb"
+        else fresh_url(request.param, request, tmp_path_factory.mktemp("x"))
+    )
     with Database(url) as db:
         load(db, BASE)
         reset(db)
@@ -152,16 +166,21 @@ def test_a_malformed_file_is_refused_where_it_breaks(base_db, tmp_path, name):
         for where, reason in expected.problems:
             file, line, *column = where.split(":")
             name_of = CONTRACT[file].columns[int(column[0]) - 1].name if column else None
-            assert any(
-                (f, str(n), c) == (file, line, name_of) and reason in r for f, n, c, r in rejects
-            ), (where, reason, rejects)
+            assert any((f, str(n), c) == (file, line, name_of) and reason in r for f, n, c, r in rejects), (
+                where,
+                reason,
+                rejects,
+            )
         assert summary.rows_rejected == len({(file, line) for file, line, _, _ in rejects})
         # the valid rows of the broken file load
         for key in expected.loads:
             table = {"users.csv": "users", "shoes.csv": "shoes"}.get(file_of_key(expected), "interactions")
             if table == "interactions":
                 user_id, shoe_id = map(int, key.split(","))
-                sql, params = "select count(*) from interactions where user_id = ? and shoe_id = ?", [user_id, shoe_id]
+                sql, params = (
+                    "select count(*) from interactions where user_id = ? and shoe_id = ?",
+                    [user_id, shoe_id],
+                )
             else:
                 sql, params = f"select count(*) from {table} where {table[:-1]}_id = ?", [int(key)]
             assert base_db.scalar(sql, params) == 1, (table, key)
@@ -174,7 +193,7 @@ def test_a_malformed_file_is_refused_where_it_breaks(base_db, tmp_path, name):
 
 
 def file_of_key(expected: Expectation) -> str:
-    """The broken file a ``loads`` directive is about: the file of the first expected problem."""
+    """The file a ``loads`` directive is about: the file of the last expected problem (the broken one)."""
     return expected.problems[-1][0].split(":")[0]
 
 
@@ -184,7 +203,9 @@ def test_an_odd_but_valid_file_loads_the_expected_values(base_db, tmp_path, name
     try:
         summary = load(base_db, case_dir("accepted", name, tmp_path))
         assert summary.rows_rejected == 0
-        got = [[None if value is None else str(value) for value in row] for row in base_db.query(expected["sql"])]
+        got = [
+            [None if value is None else str(value) for value in row] for row in base_db.query(expected["sql"])
+        ]
         assert got == expected["rows"]
     finally:
         reset(base_db)

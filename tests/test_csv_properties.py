@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -51,7 +51,12 @@ def parse_one(column, cell: str, **options):
 
 # -- text ----------------------------------------------------------------------------------------
 @FAST
-@given(cell=any_cell, column=st.sampled_from([USERS["gender"], USERS["primary_usage"], SHOES["name"], SHOES["care_instructions"]]))
+@given(
+    cell=any_cell,
+    column=st.sampled_from(
+        [USERS["gender"], USERS["primary_usage"], SHOES["name"], SHOES["care_instructions"]]
+    ),
+)
 def test_text_is_kept_verbatim_or_refused_for_a_stated_reason(cell, column):
     value, reason = parse_one(column, cell)
     if any("\udc80" <= char <= "\udcff" for char in cell):
@@ -174,7 +179,9 @@ def test_timestamps_are_normalised_to_utc_within_the_bounds(case):
     " reads the offset as a time of day with the sign dropped (2024-03-05 05:30 UTC) instead of shifting"
     " to UTC (2024-03-04 18:30); a negative offset happens to come out right; refuse it or shift it",
 )
-@pytest.mark.parametrize("text, utc", [("2024-03-05+05:30", "2024-03-04 18:30"), ("2024-03-05+01:00", "2024-03-04 23:00")])
+@pytest.mark.parametrize(
+    "text, utc", [("2024-03-05+05:30", "2024-03-04 18:30"), ("2024-03-05+01:00", "2024-03-04 23:00")]
+)
 def test_a_date_with_an_offset_is_shifted_to_utc_or_refused(text, utc):
     value, reason = parse_one(INTERACTIONS["timestamp"], text)
     assert reason is not None or value == pd.Timestamp(utc)
@@ -231,7 +238,12 @@ def module_db(request, tmp_path_factory):
 
 
 def write_folder(folder):
-    write_files(folder, "user_id,age,gender,primary_usage\n", csv_text(SHOE_FIELDS, []), "user_id,shoe_id,interaction_type,timestamp\n")
+    write_files(
+        folder,
+        "user_id,age,gender,primary_usage\n",
+        csv_text(SHOE_FIELDS, []),
+        "user_id,shoe_id,interaction_type,timestamp\n",
+    )
     return folder
 
 
@@ -264,8 +276,12 @@ shoe_rows = st.lists(
     users=users_rows,
     shoes=shoe_rows,
     events=st.lists(
-        st.tuples(st.integers(0, 99), st.integers(0, 99), st.sampled_from(["view", "add_to_wishlist", "purchase"]),
-                  timestamps(low=datetime(1901, 1, 1), high=datetime(2025, 1, 1))),
+        st.tuples(
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.sampled_from(["view", "add_to_wishlist", "purchase"]),
+            timestamps(low=datetime(1901, 1, 1), high=datetime(2025, 1, 1)),
+        ),
         max_size=5,
     ),
     lineterminator=st.sampled_from(["\n", "\r\n"]),
@@ -274,11 +290,18 @@ def test_valid_rows_round_trip_exactly(module_db, tmp_path_factory, users, shoes
     db = module_db
     empty_tables(db)
     blank = lambda value: "" if value is None else value  # noqa: E731
-    user_text = csv_text(USER_FIELDS, [[uid, blank(age), blank(g), usage] for uid, age, g, usage in users], lineterminator)
+    user_text = csv_text(
+        USER_FIELDS, [[uid, blank(age), blank(g), usage] for uid, age, g, usage in users], lineterminator
+    )
     shoe_text = csv_text(SHOE_FIELDS, [[*row[:7], blank(row[7]), row[8]] for row in shoes], lineterminator)
     picked = {}
     for u, s, kind, (stamp, utc) in events:
-        key = (users[u % len(users)][0], shoes[s % len(shoes)][0], kind, utc.replace(microsecond=utc.microsecond))
+        key = (
+            users[u % len(users)][0],
+            shoes[s % len(shoes)][0],
+            kind,
+            utc,
+        )
         picked[key] = stamp
     event_text = csv_text(
         [column.name for column in INTERACTIONS.columns],
@@ -299,10 +322,15 @@ def test_valid_rows_round_trip_exactly(module_db, tmp_path_factory, users, shoes
 
 
 cells_of = {
-    "users.csv": st.lists(st.lists(any_cell | st.sampled_from(["1", "30", "running", ""]), min_size=3, max_size=5), max_size=4),
-    "shoes.csv": st.lists(st.lists(any_cell | st.sampled_from(["12", "9.99", "x", ""]), min_size=8, max_size=10), max_size=3),
+    "users.csv": st.lists(
+        st.lists(any_cell | st.sampled_from(["1", "30", "running", ""]), min_size=3, max_size=5), max_size=4
+    ),
+    "shoes.csv": st.lists(
+        st.lists(any_cell | st.sampled_from(["12", "9.99", "x", ""]), min_size=8, max_size=10), max_size=3
+    ),
     "interactions.csv": st.lists(
-        st.lists(any_cell | st.sampled_from(["1", "12", "view", "2024-01-01"]), min_size=3, max_size=5), max_size=4
+        st.lists(any_cell | st.sampled_from(["1", "12", "view", "2024-01-01"]), min_size=3, max_size=5),
+        max_size=4,
     ),
 }
 HEADERS = {

@@ -89,8 +89,22 @@ def payload_files(folder: Path, payloads: list[str]) -> Path:
     ids = [FIRST_ID + i for i in range(len(payloads))]
     users = [["user_id", "age", "gender", "primary_usage"]]
     users += [[i, 30 + n % 50, text, text] for n, (i, text) in enumerate(zip(ids, payloads, strict=True))]
-    shoes = [["shoe_id", "name", "brand", "type", "material", "color", "price", "care_instructions", "lifespan_days"]]
-    shoes += [[i, text, text, text, text, text, "19.99", text, 400] for i, text in zip(ids, payloads, strict=True)]
+    shoes = [
+        [
+            "shoe_id",
+            "name",
+            "brand",
+            "type",
+            "material",
+            "color",
+            "price",
+            "care_instructions",
+            "lifespan_days",
+        ]
+    ]
+    shoes += [
+        [i, text, text, text, text, text, "19.99", text, 400] for i, text in zip(ids, payloads, strict=True)
+    ]
     events = [["user_id", "shoe_id", "interaction_type", "timestamp"]]
     for n, i in enumerate(ids):
         other = ids[(n + 1) % len(ids)]
@@ -123,7 +137,9 @@ def test_nothing_executed_and_only_the_intended_rows_exist(payload_db):
     with Database(url, read_only=True) as db:
         assert relations(db) == before
         n = len(PAYLOADS)
-        counts = {table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")}
+        counts = {
+            table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")
+        }
         assert counts == {"users": n, "shoes": n, "interactions": 3 * n}
         assert db.query("select rows_loaded, rows_rejected from load_runs") == [(5 * n, 0)]
 
@@ -133,12 +149,16 @@ def test_a_payload_is_stored_verbatim_in_every_text_column(payload_db, payload):
     url, _ = payload_db
     key = IDS[payload]
     with Database(url, read_only=True) as db:
-        assert db.query("select gender, primary_usage from users where user_id = ?", [key]) == [(payload, payload)]
-        assert db.query(f"select {', '.join(SHOE_TEXT)} from shoes where shoe_id = ?", [key]) == [(payload,) * 6]
-        # and it binds as a parameter: the view finds the user by the payload itself
-        assert db.query("select user_id from users where primary_usage = ? and gender = ?", [payload, payload]) == [
-            (key,)
+        assert db.query("select gender, primary_usage from users where user_id = ?", [key]) == [
+            (payload, payload)
         ]
+        assert db.query(f"select {', '.join(SHOE_TEXT)} from shoes where shoe_id = ?", [key]) == [
+            (payload,) * 6
+        ]
+        # and it binds as a parameter: the view finds the user by the payload itself
+        assert db.query(
+            "select user_id from users where primary_usage = ? and gender = ?", [payload, payload]
+        ) == [(key,)]
 
 
 def test_a_nul_byte_is_refused_with_a_clear_reason(engine, request, tmp_path):
@@ -147,7 +167,10 @@ def test_a_nul_byte_is_refused_with_a_clear_reason(engine, request, tmp_path):
     with Database(url) as db:
         with pytest.raises(LoadError) as caught:
             load(db, folder)
-        reasons = {(problem.file, problem.line, problem.column_name, problem.reason) for problem in caught.value.problems}
+        reasons = {
+            (problem.file, problem.line, problem.column_name, problem.reason)
+            for problem in caught.value.problems
+        }
         assert ("users.csv", 3, "gender", "contains a NUL character") in reasons
         assert ("shoes.csv", 3, "name", "contains a NUL character") in reasons
         assert "'a\\x00b' contains a NUL character" in str(caught.value)
@@ -192,7 +215,7 @@ def test_a_missing_odd_data_dir_is_named_in_the_error(engine, request, tmp_path,
 def test_a_duckdb_path_with_quotes_works(tmp_path):
     folder = tmp_path / "odd"
     folder.mkdir()
-    path = folder / "it's \"quoted\"; drop table users; --.duckdb"
+    path = folder / 'it\'s "quoted"; drop table users; --.duckdb'
     assert main(["--db", str(path), "--data-dir", str(BASE)]) == 0
     assert path.is_file()
     with Database(str(path), read_only=True) as db:
