@@ -43,8 +43,8 @@ _THIRD_DECIMAL = r"\.[0-9]{2}[0-9]*[1-9]"  # a non-zero digit after the second d
 _NON_FINITE = {"nan", "inf", "infinity"}
 _ISO_8601 = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # date
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?)?"  # time
-    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"  # offset
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"  # time
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"  # offset, only after a time (a date alone is UTC midnight)
 )
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
