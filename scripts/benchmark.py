@@ -326,27 +326,16 @@ def stage_model(task: dict[str, Any]) -> dict[str, Any]:
     from scripts import score as scoring
     from scripts.db import Database
 
-    params = scoring.params_from(task.get("score_params"))
     parts: dict[str, float] = {}
     started = time.perf_counter()
     with Database(task["url"], read_only=True) as db:
+        # the parameters a run would use: tuned ones stored in the database, then the defaults
+        params = scoring.params_from({**scoring.stored_params(db), **task.get("score_params", {})})
         inputs = scoring.read_inputs(db)
     parts["read"] = round(time.perf_counter() - started, 3)
 
     clock = time.perf_counter()
-    features = model.item_features(inputs.shoe_fields, params["field_weights"])
-    fitted = model.fit(
-        inputs.strength,
-        features,
-        inputs.user_segment,
-        inputs.segments["usage_code"].to_numpy(),
-        factors=params["factors"],
-        n_iter=params["svd_iterations"],
-        cf_k=params["cf_k"],
-        popularity_blend=params["popularity_blend"],
-        segment_prior_users=params["segment_prior_users"],
-        random_state=params["seed"],
-    )
+    fitted = scoring.fit_model(inputs, params)
     parts["fit"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     sims = model.similar_items(fitted, params["similar_n"], params["similarity_content_weight"])
