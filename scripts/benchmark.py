@@ -224,6 +224,12 @@ def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
     if "error" in result:
         log.debug("%s", result["traceback"])
         raise StageFailed(f"{stage}: {result['error']}")
+    if limit and result["peak_rss_mib"] > limit:
+        # it finished between two samples: over the limit all the same
+        raise StageFailed(
+            f"{stage}: went to {result['peak_rss_mib'] / 1024:.2f} GiB resident, beyond --max-rss-gib"
+            f" {limit / 1024:g} (it finished before it could be stopped)"
+        )
     result["tree_peak_rss_mib"] = round(max(tree_peak, result["peak_rss_mib"]), 1)
     # the host's 1-minute load average before and after: how much others competed for the cores
     result["load_average"] = [load_before[0] if load_before else None, (_load_average() or [None])[0]]

@@ -139,4 +139,6 @@ def test_a_stage_beyond_the_memory_limit_is_killed_and_reported(tmp_path, caplog
     )
 
     assert code == 1
-    assert "generate: killed at" in caplog.text and "--max-rss-gib 0.02" in caplog.text
+    # stopped while it ran, or found over the limit when it finished between two samples
+    assert "generate: killed at" in caplog.text or "generate: went to" in caplog.text
+    assert "beyond --max-rss-gib 0.02" in caplog.text
