@@ -25,6 +25,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m scripts.benchmark
 
 clean:
