@@ -146,6 +146,22 @@ def _kill(pid: int) -> None:
         pass
 
 
+def _host_busy_seconds() -> float | None:
+    """CPU seconds the whole machine spent busy since boot (all cores; /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _cpu_seconds() -> float:
     used = resource.getrusage(resource.RUSAGE_SELF)
     return used.ru_utime + used.ru_stime
@@ -169,6 +185,9 @@ def _child_main(sender, stage: str, task: dict[str, Any]) -> None:
         result["peak_rss_mib"] = _peak_rss_mib(resource.RUSAGE_SELF)
         result["workers_peak_rss_mib"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
         result["baseline_rss_mib"] = baseline
+        # everything this process and its workers used, imports included (for the share of others)
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["process_cpu_seconds"] = round(_cpu_seconds() + workers.ru_utime + workers.ru_stime, 3)
         sender.send(result)
     except BaseException as exc:  # sent to the parent, which reports it
         sender.send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
@@ -193,6 +212,7 @@ def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
     process = context.Process(target=_child_main, args=(sender, stage, task), name=f"benchmark-{stage}")
     limit = task.get("max_rss_mib")
     load_before = _load_average()
+    host_before, wall_before = _host_busy_seconds(), time.perf_counter()
     process.start()
     sender.close()
     result, tree_peak, over_limit = None, 0.0, None
@@ -231,6 +251,12 @@ def run_stage(stage: str, task: dict[str, Any]) -> dict[str, Any]:
             f" {limit / 1024:g} (it finished before it could be stopped)"
         )
     result["tree_peak_rss_mib"] = round(max(tree_peak, result["peak_rss_mib"]), 1)
+    # share of the machine's cores that other processes used meanwhile (the PostgreSQL server counts
+    # as "other"): 0 on a quiet host; figures taken at a high share are pessimistic
+    host_after, wall = _host_busy_seconds(), time.perf_counter() - wall_before
+    if host_before is not None and host_after is not None and wall > 0:
+        others = max(0.0, host_after - host_before - result["process_cpu_seconds"])
+        result["others_cpu_share"] = round(min(1.0, others / (_cores() * wall)), 3)
     # the host's 1-minute load average before and after: how much others competed for the cores
     result["load_average"] = [load_before[0] if load_before else None, (_load_average() or [None])[0]]
     return result
@@ -555,7 +581,7 @@ def machine_info(url: str | None = None) -> dict[str, Any]:
                 memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = _cores()
     versions = {"python": platform.python_version()}
     for package in ("numpy", "scipy", "pandas", "scikit-learn", "duckdb", "psycopg2-binary", "implicit"):
         versions[package] = _version(package)
@@ -719,6 +745,7 @@ def run_scaling(args: argparse.Namespace, work_dir: Path, full_score: dict | Non
                 "cpu_seconds_per_1k_users": round(outcome["cpu_seconds"] / size * 1000, 4),
                 "peak_rss_mib": outcome["peak_rss_mib"],
                 "load_average": outcome.get("load_average"),
+                "others_cpu_share": outcome.get("others_cpu_share"),
                 "parts": outcome.get("parts", {}),
                 # how the data set was made, for the record (None: the main run's stages)
                 "generate": _brief(generated),
@@ -785,6 +812,10 @@ def _n(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
 def _mem(mib: float | None) -> str:
     if mib is None:
         return ""
@@ -827,7 +858,7 @@ def format_report(results: dict[str, Any]) -> str:
     lines.append("")
 
     header = (
-        f"{'stage':<28}{'seconds':>9}{'CPU s':>9}{'peak RSS':>11}{'rows':>13}{'rows/s':>11}{'load':>6}"
+        f"{'stage':<28}{'seconds':>9}{'CPU s':>9}{'peak RSS':>11}{'rows':>13}{'rows/s':>11}{'others':>8}"
         "   includes"
     )
     lines += [header, "-" * len(header)]
@@ -839,11 +870,10 @@ def format_report(results: dict[str, Any]) -> str:
             continue
         outcome = stages[stage]
         rate = outcome.get("rows_per_second")
-        load = (outcome.get("load_average") or [None, None])[1]
         lines.append(
             f"{stage:<28}{outcome['seconds']:>9.1f}{outcome.get('cpu_seconds', 0):>9.1f}"
             f"{_mem(outcome['peak_rss_mib']):>11}{_n(outcome.get('rows')):>13}{_n(rate):>11}"
-            f"{_n(load, 1):>6}   {WHAT[stage]}"
+            f"{_share(outcome.get('others_cpu_share')):>8}   {WHAT[stage]}"
         )
         if outcome.get("tree_peak_rss_mib", 0) > outcome["peak_rss_mib"] * 1.05:
             tree = _mem(outcome["tree_peak_rss_mib"])
@@ -851,9 +881,9 @@ def format_report(results: dict[str, Any]) -> str:
         for part, seconds in outcome.get("parts", {}).items():
             extra = ""
             if stage == "score" and part == "write":
-                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>6}   rows of the three score tables"
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows of the three score tables"
             elif stage == "load" and part == "load":
-                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>6}   rows read from the three files"
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows read from the three files"
             lines.append(f"{'  ' + _parts_label(stage, part):<28}{seconds:>9.1f}{blank}{extra}".rstrip())
     lines.append("")
     lines += _comparison(stages)
@@ -862,14 +892,13 @@ def format_report(results: dict[str, Any]) -> str:
             "",
             "scaling of the score stage (fresh data and database per size; interactions per user kept):",
             f"{'users':>12}{'seconds':>10}{'s / 1k users':>15}{'CPU s':>9}{'CPU s / 1k':>13}{'peak RSS':>11}"
-            f"{'load':>6}",
+            f"{'others':>8}",
         ]
         for point in results["scaling"]:
-            load = (point.get("load_average") or [None, None])[1]
             lines.append(
                 f"{point['users']:>12,}{point['seconds']:>10.1f}{point['seconds_per_1k_users']:>15.3f}"
                 f"{point['cpu_seconds']:>9.1f}{point['cpu_seconds_per_1k_users']:>13.3f}"
-                f"{_mem(point['peak_rss_mib']):>11}{_n(load, 1):>6}"
+                f"{_mem(point['peak_rss_mib']):>11}{_share(point.get('others_cpu_share')):>8}"
             )
     if results.get("targets"):
         lines += ["", "targets of the issue (score stage):"]
@@ -884,7 +913,8 @@ def format_report(results: dict[str, Any]) -> str:
         "included); the PostgreSQL server's memory is not counted. score: 'scoring (not overlapped)' is",
         "the time spent waiting for the scoring threads beyond the time spent writing, which overlaps it.",
         "CPU s: user + system seconds of all the stage process's threads (workers of generate not included);",
-        "load: the host's 1-minute load average when the stage ended (2 cores: above 2, others competed).",
+        "others: share of the machine's cores that other processes (the PostgreSQL server included) used",
+        "during the stage; seconds taken at a high share are pessimistic (CPU s are steadier).",
     ]
     return "\n".join(lines)
 
