@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -36,6 +37,8 @@ DUCKDB = "duckdb"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COPY_CHUNK_ROWS = 250_000
+# seconds a DuckDB writer retries while another process (say the dashboard) holds the file
+DUCKDB_WRITER_LOCK_WAIT = 30.0
 
 
 def resolve_url(db: str | None = None) -> str:
@@ -74,9 +77,21 @@ class Database:
         Open DuckDB read-only (shared lock), or make the PostgreSQL session read-only.
     must_exist : bool
         For DuckDB, refuse to create a new file (the dashboard wants to say "build it first").
+    lock_wait_seconds : float, optional
+        For DuckDB, how long to retry while another process holds the file (one writer, or
+        readers, at a time). Default: a writer waits ``DUCKDB_WRITER_LOCK_WAIT`` seconds (the
+        dashboard's read-only connections last milliseconds), a reader does not wait (the page
+        says "being rebuilt" at once).
     """
 
-    def __init__(self, url: str | None = None, *, read_only: bool = False, must_exist: bool = False):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        read_only: bool = False,
+        must_exist: bool = False,
+        lock_wait_seconds: float | None = None,
+    ):
         self.url = resolve_url(url)
         self.engine = engine_of(self.url)
         self.read_only = read_only
@@ -99,10 +114,7 @@ class Database:
                 if not path.exists() and (must_exist or read_only):
                     raise DatabaseError(f"no database at {path}")
                 path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._con = duckdb.connect(self.url, read_only=read_only)
-            except duckdb.IOException as exc:
-                raise DatabaseError(f"cannot open {path}: {exc}") from exc
+            self._con = _open_duckdb(self.url, read_only, lock_wait_seconds)
         self._templates = _environment(self.engine)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -245,6 +257,25 @@ class Database:
             [kind],
         )
         return {name for (name,) in rows}
+
+
+def _open_duckdb(url: str, read_only: bool, lock_wait_seconds: float | None) -> Any:
+    """duckdb.connect, retried with back-off while another process holds the file's lock."""
+    import duckdb
+
+    wait = (0.0 if read_only else DUCKDB_WRITER_LOCK_WAIT) if lock_wait_seconds is None else lock_wait_seconds
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(url, read_only=read_only)
+        except duckdb.IOException as exc:
+            locked = "lock" in str(exc).lower()
+            if not locked or time.monotonic() + delay > deadline:
+                raise DatabaseError(f"cannot open {url}: {exc}") from exc
+            log.debug("%s is locked by another process; retrying in %.2f s", url, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _environment(engine: str) -> jinja2.Environment:

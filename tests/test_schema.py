@@ -57,3 +57,33 @@ def test_view_order_ignores_names_in_comments_and_strings(tmp_path):
     )
     (tmp_path / "b_view.sql").write_text("-- one row\ncreate view b_view as select x from a_view;\n")
     assert [path.stem for path in view_files(tmp_path)] == ["a_view", "b_view"]
+
+
+def test_duckdb_writer_waits_for_a_reader_in_another_process(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from scripts.db import Database, DatabaseError
+
+    path = tmp_path / "locked.duckdb"
+    with Database(str(path)) as db:
+        db.execute("create table t (x integer)")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True);"
+         " print('held', flush=True); time.sleep(1.5)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # a writer that may not wait fails at once, with a clear error
+        with pytest.raises(DatabaseError, match="cannot open"):
+            Database(str(path), lock_wait_seconds=0)
+        # one that may wait gets the file once the reader lets go
+        started = time.monotonic()
+        with Database(str(path), lock_wait_seconds=20) as db:
+            db.execute("insert into t values (1)")
+        assert time.monotonic() - started < 20
+    finally:
+        holder.wait(timeout=30)
