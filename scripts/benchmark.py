@@ -29,7 +29,11 @@ it at the end (unless --keep-db). The PostgreSQL server's own memory is not in t
 the load stage, --db must already hold loaded data (e.g. a database kept with --keep-db), and the
 generated files are read from --work-dir when the generate stage is left out.
 
-Timings on a shared machine vary: the load average at start and end is printed with the machine.
+Timings on a shared machine vary. Beside wall seconds each stage reports its CPU seconds (all its
+threads) and the share of the cores that other processes used meanwhile (from /proc/stat; the
+PostgreSQL server counts as other): read a stage's seconds together with that share. --max-rss-gib
+kills a stage whose processes go beyond a memory limit, so a size too big for the machine fails
+alone, reported, instead of starving the host.
 """
 
 from __future__ import annotations
@@ -163,8 +167,11 @@ def _cores() -> int:
 
 
 def _cpu_seconds() -> float:
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    return used.ru_utime + used.ru_stime
+    """CPU seconds of this process (all threads) and of its finished worker processes."""
+    return sum(
+        used.ru_utime + used.ru_stime
+        for used in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
 
 
 def _child_main(sender, stage: str, task: dict[str, Any]) -> None:
@@ -186,8 +193,7 @@ def _child_main(sender, stage: str, task: dict[str, Any]) -> None:
         result["workers_peak_rss_mib"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
         result["baseline_rss_mib"] = baseline
         # everything this process and its workers used, imports included (for the share of others)
-        workers = resource.getrusage(resource.RUSAGE_CHILDREN)
-        result["process_cpu_seconds"] = round(_cpu_seconds() + workers.ru_utime + workers.ru_stime, 3)
+        result["process_cpu_seconds"] = round(_cpu_seconds(), 3)
         sender.send(result)
     except BaseException as exc:  # sent to the parent, which reports it
         sender.send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
@@ -350,7 +356,13 @@ def stage_score(task: dict[str, Any]) -> dict[str, Any]:
         "parts": {name: value for name, value in timings.items() if name != "total"},
         "run_id": summary["run_id"],
         "counts": {key: summary[key] for key in summary if key.startswith("n_")},
+        "parameters": _model_params(summary["parameters"]),
     }
+
+
+def _model_params(params: dict[str, Any]) -> dict[str, Any]:
+    keys = ("top_n", "factors", "factors_used", "svd_iterations", "batch_size", "workers")
+    return {key: params[key] for key in keys if key in params}
 
 
 def stage_model(task: dict[str, Any]) -> dict[str, Any]:
@@ -403,6 +415,7 @@ def stage_model(task: dict[str, Any]) -> dict[str, Any]:
         "parts": parts,
         "matrix": _matrix_shape(inputs.strength),
         "n_similar_rows": int((sims.index >= 0).sum()),
+        "parameters": _model_params({**params, "factors_used": int(fitted.item_factors.shape[1])}),
     }
 
 
@@ -912,7 +925,7 @@ def format_report(results: dict[str, Any]) -> str:
         "peak RSS: maximum resident memory of the stage's own process (a fresh child per stage, imports",
         "included); the PostgreSQL server's memory is not counted. score: 'scoring (not overlapped)' is",
         "the time spent waiting for the scoring threads beyond the time spent writing, which overlaps it.",
-        "CPU s: user + system seconds of all the stage process's threads (workers of generate not included);",
+        "CPU s: user + system seconds of the stage's threads and worker processes (imports excluded);",
         "others: share of the machine's cores that other processes (the PostgreSQL server included) used",
         "during the stage; seconds taken at a high share are pessimistic (CPU s are steadier).",
     ]
@@ -941,6 +954,7 @@ def _comparison(stages: dict[str, Any]) -> list[str]:
         ours_peak = stages["score"]["peak_rss_mib"]
         ours_cpu = stages["score"].get("cpu_seconds", 0.0)
         source = "score stage (recommend = scoring not overlapped with writing)"
+    used = (ours or stages["score"]).get("parameters", {})
     parts = als["parts"]
     rows = [
         ("export interaction matrix", ours_read, parts["read"]),
@@ -959,9 +973,11 @@ def _comparison(stages: dict[str, Any]) -> list[str]:
         lines.append(f"{label:<28}{mine:>15.1f}{theirs:>15.1f}")
     lines.append(f"{'peak RSS':<28}{_mem(ours_peak):>15}{_mem(als['peak_rss_mib']):>15}")
     lines += [
-        f"ours from the {source}; fit = truncated SVD (64 factors, 5 power iterations) + TF-IDF +",
-        "segment cold start + the two shoe x shoe Gram matrices + similarities + segment lists; top-N =",
-        "hybrid scores, per-user scaling, explanations, rows prepared; it excludes only the shoes bought.",
+        f"ours from the {source}; fit = truncated SVD ({used.get('factors_used', '?')} factors,"
+        f" {used.get('svd_iterations', '?')} power iterations) + TF-IDF + segment cold start",
+        "+ the two shoe x shoe Gram matrices + similarities + segment lists; top-N = hybrid scores,",
+        f"per-user scaling, explanations, rows prepared ({used.get('workers', '?')} threads,"
+        f" {used.get('batch_size', '?')} users a batch); it excludes only the shoes bought.",
         f"implicit: ALS {IMPLICIT_PARAMS['factors']} factors, {IMPLICIT_PARAMS['iterations']} iterations,"
         f" {als['threads']} threads (BLAS 1); top-N = factor dot products, excluding every shoe the user"
         " touched.",
