@@ -973,14 +973,15 @@ def _comparison(stages: dict[str, Any]) -> list[str]:
         lines.append(f"{label:<28}{mine:>15.1f}{theirs:>15.1f}")
     lines.append(f"{'peak RSS':<28}{_mem(ours_peak):>15}{_mem(als['peak_rss_mib']):>15}")
     lines += [
-        f"ours from the {source}; fit = truncated SVD ({used.get('factors_used', '?')} factors,"
-        f" {used.get('svd_iterations', '?')} power iterations) + TF-IDF + segment cold start",
-        "+ the two shoe x shoe Gram matrices + similarities + segment lists; top-N = hybrid scores,",
-        f"per-user scaling, explanations, rows prepared ({used.get('workers', '?')} threads,"
-        f" {used.get('batch_size', '?')} users a batch); it excludes only the shoes bought.",
+        f"ours: from the {source}.",
+        f"  fit = truncated SVD ({used.get('factors_used', '?')} factors, {used.get('svd_iterations', '?')}"
+        " power iterations) + TF-IDF + segment cold start + the two shoe x shoe",
+        "  Gram matrices + similarities + segment lists; top-N = hybrid scores, per-user scaling,",
+        f"  explanations, rows prepared ({used.get('workers', '?')} threads, {used.get('batch_size', '?')}"
+        " users a batch); it excludes only the shoes bought.",
         f"implicit: ALS {IMPLICIT_PARAMS['factors']} factors, {IMPLICIT_PARAMS['iterations']} iterations,"
-        f" {als['threads']} threads (BLAS 1); top-N = factor dot products, excluding every shoe the user"
-        " touched.",
+        f" {als['threads']} threads (BLAS 1);",
+        "  top-N = factor dot products, excluding every shoe the user touched.",
     ]
     return lines
 
