@@ -19,23 +19,6 @@ with complete_runs as (
         timings
     from model_runs
     where status = 'complete'
-),
-
-ranked as (
-    select
-        run_id,
-        status,
-        started_at,
-        finished_at,
-        reference_date,
-        parameters,
-        n_users,
-        n_shoes,
-        n_interactions,
-        n_recommendations,
-        timings,
-        row_number() over (order by run_id desc) as recency
-    from complete_runs
 )
 
 select
@@ -54,8 +37,8 @@ select
         round(cast({{ days_between('finished_at', 'started_at') }} * 86400 as numeric(18, 3)), 3)
         as double precision
     ) as duration_seconds
-from ranked
-where recency = 1;
+from complete_runs
+where run_id = (select max(run_id) from complete_runs);
 
 comment on view latest_model_run is 'The newest (highest run_id) complete scoring run, zero or one row; the recommendation views read its run_id.';
 comment on column latest_model_run.parameters is 'Every parameter of the run, as JSON text.';
