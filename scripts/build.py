@@ -10,7 +10,9 @@ nothing, and evaluating and scoring publish new runs.
 
 The reference date is what statuses (care reminders, end of life) are computed against. With
 `auto` (the default) the bundled demo data is viewed as of its own last interaction day, and any
-other data set as of today.
+other data set as of today. When the newest interaction is more than 90 days older than the
+reference date, the build warns and names the date to pass to view the data as of its last day
+(interaction strengths decay to the newest interaction's day, so they do not depend on it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scripts.score import score
 log = logging.getLogger(__name__)
 
 BUNDLED_DATA_DIR = ROOT / "data"
+STALE_DATA_DAYS = 90  # warn when the newest interaction is older than this on the reference date
 
 
 def parse_reference_date(value: str) -> str:
@@ -57,6 +60,21 @@ def set_reference_date(db: Database, value: str, data_dir: Path) -> dt.date | No
     return db.scalar("select reference_date from settings")
 
 
+def warn_if_data_is_stale(db: Database) -> dt.date | None:
+    """Log the reference date in force, and warn when the newest interaction is far older; returns it."""
+    reference_date, is_today = db.query("select reference_date, is_reference_date_today from current_settings")[0]
+    newest = db.scalar("select cast(max(occurred_at) as date) from interactions")
+    log.info("reference date in force: %s%s", reference_date, " (today)" if is_today else "")
+    if newest is not None and (reference_date - newest).days > STALE_DATA_DAYS:
+        log.warning(
+            "the newest interaction (%s) is %d days older than the reference date (%s): care and end-of-life"
+            " statuses are computed as of the reference date; to view the data as of its last day, build with"
+            " --reference-date %s",
+            newest, (reference_date - newest).days, reference_date, newest,
+        )
+    return reference_date
+
+
 def build(
     db: Database, data_dir: Path, reference_date: str = "auto", do_score: bool = True, do_evaluate: bool = True
 ) -> dict:
@@ -66,7 +84,7 @@ def build(
     create_schema(db)
     summary["load"] = load(db, data_dir)
     summary["reference_date"] = set_reference_date(db, reference_date, data_dir)
-    log.info("reference date: %s", summary["reference_date"] or "today")
+    warn_if_data_is_stale(db)
     if do_score and do_evaluate:
         if db.scalar("select count(*) from interactions"):
             summary["evaluate"] = evaluate(db)
