@@ -341,6 +341,17 @@ def peer_top_n(
     ndarray of shape (len(users), k), int64
         Item positions, best first (ties by item index), padded with -1 when fewer than k items
         are allowed.
+
+    Raises
+    ------
+    ValueError
+        An unknown peer, a negative k, or ``exclude`` not of ``train``'s shape.
+    ImportError
+        ``als`` or ``bm25_knn`` without the implicit package.
+    TypeError
+        An option no peer knows (a typo).
+    IndexError
+        A user that is not a row of ``train``.
     """
     # check the name and the options
     if name not in PEERS:
