@@ -1,7 +1,8 @@
 """Generate a seeded synthetic data set in the data contract: users.csv, shoes.csv, interactions.csv.
 
-    python -m scripts.generate_data [--out data] [--users 2000] [--shoes 300] [--interactions N]
-                                    [--seed 42] [--end-date 2026-06-30] [--months 18] [--workers N]
+    python -m scripts.generate_data [--out data] [--profile demo|real-log] [--users 2000] [--shoes 300]
+                                    [--interactions N] [--seed 42] [--end-date 2026-06-30]
+                                    [--months 18] [--workers N]
 
 The defaults reproduce the bundled data in data/ byte for byte; the same arguments always write the
 same bytes (no clock, no global random state: one numpy Generator seeded by --seed).
@@ -21,6 +22,16 @@ The world it simulates has the structure evaluation needs:
   viewed or wishlisted earlier, about 100 : 15 : 5, plus a few re-purchases of a worn-out shoe; all
   timestamps within the window (about 18 months ending on --end-date, that day included), after the
   user joined and after the shoe was released.
+
+--profile real-log (default 950 users, 1,700 shoes, 100,000 interactions, 7 months) simulates
+instead a world shaped like a public retail / rating log, to test a recommender on data whose
+signal it was not tuned on: Zipf-like popularity (the top shoe reaches over half the users),
+heavy-tailed activity (many users with under 20 events, a few with hundreds, about 2% with none)
+in one or two bursts of a few days each, mostly one event per (user, shoe) whose type (about 45%
+views, 30% wishlists, 25% purchases) follows how much the user likes the shoe, a low-rank taste
+(12 latent dimensions) that collaborative filtering can learn, only a weak pull of demographics
+and of brand, type, material and colour on it, and shoes released during the window that are
+popular only afterwards. Same files, same contract.
 
 Large sizes (e.g. --users 1000000 --shoes 5000) stream to disk user batch by user batch with
 vectorized numpy, in bounded memory, on every core (--workers); the files do not depend on how many.
@@ -54,6 +65,24 @@ DEFAULT_SEED = 42
 DEFAULT_END_DATE = dt.date(2026, 6, 30)
 DEFAULT_MONTHS = 18
 INTERACTIONS_PER_USER = 22  # default --interactions = users * this
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The default sizes of a simulated world (each option overrides its own)."""
+
+    users: int
+    shoes: int
+    interactions_per_user: float  # default --interactions = round(users * this)
+    months: int
+
+
+PROFILES = {
+    "demo": Profile(DEFAULT_USERS, DEFAULT_SHOES, INTERACTIONS_PER_USER, DEFAULT_MONTHS),
+    # shaped like a public log of about 940 customers, 1,680 items and 100k events over 7 months
+    "real-log": Profile(950, 1700, 100_000 / 950, 7),
+}
+DEFAULT_PROFILE = "demo"
 
 FIRST_USER_ID = 1
 FIRST_SHOE_ID = 1001  # ids are not row numbers: code that confuses the two fails on this data
@@ -758,6 +787,201 @@ def _direct_users(rng: np.random.Generator, views_per_user: np.ndarray, expected
 
 
 # ------------------------------------------------------------------------------------------------
+# The real-log profile: shaped like a public retail / rating log, not like the demo's funnel
+# ------------------------------------------------------------------------------------------------
+# A second world, for testing a recommender on data it was not tuned on: a low-rank taste that only
+# collaborative filtering sees well, weak demographic and content signals, a Zipf-like head, short
+# heavy-tailed histories in one or two bursts, and mostly one event per (user, shoe), its type set by
+# how much the user likes the shoe. It reuses the demo's catalogue and user attributes (names, prices,
+# care texts, ages ...) but none of their preferences.
+
+REAL_LOG_LATENT_DIM = 12
+REAL_LOG_TASTE_SCALE = 2.5  # weight of the latent taste (a dot product of unit variance) in the log-weights
+REAL_LOG_POPULARITY_EXPONENT = 1.0  # popularity of the shoe at popularity rank r ~ r ** -exponent
+REAL_LOG_DEMOGRAPHIC_SHARE = 0.2  # share of a user's taste variance set by usage x gender and age band
+REAL_LOG_CONTENT_SHARE = 0.15  # share of a shoe's taste variance set by its brand, type, material, colour
+REAL_LOG_NOVELTY = 1.5  # log-boost of a shoe just released in the window ...
+REAL_LOG_NOVELTY_DAYS = 30  # ... fading with this time constant
+REAL_LOG_COLD_USER_SHARE = 0.02
+REAL_LOG_ACTIVITY_SIGMA = 1.45  # of the log-normal number of events per user
+REAL_LOG_MAX_EVENTS = 650  # per user (before the few extra views)
+REAL_LOG_TWO_BURST_SHARE = 0.4  # users active in two bursts (the others in one)
+REAL_LOG_BURST_DAYS = (0.5, 4.0)  # length of a burst: uniform between these
+REAL_LOG_TYPE_SHARE = (0.45, 0.30, 0.25)  # view, add_to_wishlist, purchase
+REAL_LOG_TYPE_NOISE = 1.0  # logistic noise on the liking that sets the type
+REAL_LOG_EXTRA_VIEW_SHARE = 0.02  # wishlisted or bought pairs that also have a view a little earlier
+
+
+def real_log_tastes(
+    rng: np.random.Generator, users: Users, shoes: Catalogue
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Latent user and shoe factors of the real-log world, each row of unit variance per dimension.
+
+    A user's factor is mostly personal, with a small share (``REAL_LOG_DEMOGRAPHIC_SHARE``) from a
+    vector per (usage, gender) and per age band; a shoe's is mostly its own, with a small share
+    (``REAL_LOG_CONTENT_SHARE``) from vectors per brand, type, material and colour family. The taste
+    of ``u`` for ``s`` is then ``x_u^T y_s / sqrt(k)``, of unit variance.
+
+    Returns
+    -------
+    (user factors (users x k), shoe factors (shoes x k))
+    """
+    k = REAL_LOG_LATENT_DIM
+    n_users, n_shoes = len(users.user_id), len(shoes.shoe_id)
+    # demographic part: (usage, gender) and age band vectors, summed with equal variance
+    segment = rng.standard_normal((len(USAGES), len(GENDERS), k))
+    band = rng.standard_normal((len(AGE_TYPE_LOG), k))
+    demographic = (segment[users.usage, users.gender] + band[users.age_band]) / np.sqrt(2)
+    d = REAL_LOG_DEMOGRAPHIC_SHARE
+    user_factors = np.sqrt(d) * demographic + np.sqrt(1 - d) * rng.standard_normal((n_users, k))
+    # content part: brand, type, material and colour family vectors, summed with equal variance
+    family = np.array([COLORS[c] for c in COLOR_NAMES])[shoes.color]
+    content = (
+        rng.standard_normal((len(BRAND_NAMES), k))[shoes.brand]
+        + rng.standard_normal((len(TYPES), k))[shoes.type]
+        + rng.standard_normal((len(MATERIALS), k))[shoes.material]
+        + rng.standard_normal((len(COLOR_FAMILIES), k))[family]
+    ) / 2.0
+    c = REAL_LOG_CONTENT_SHARE
+    shoe_factors = np.sqrt(c) * content + np.sqrt(1 - c) * rng.standard_normal((n_shoes, k))
+    return user_factors, shoe_factors
+
+
+def real_log_activity(rng: np.random.Generator, n: int, total: int) -> np.ndarray:
+    """Events per user: log-normal, capped, ``total`` in all (about); 0 for the cold users, else >= 1."""
+    if n == 0 or total <= 0:
+        return np.zeros(n, dtype=np.int64)
+    activity = rng.lognormal(0.0, REAL_LOG_ACTIVITY_SIGMA, n)
+    activity[rng.random(n) < REAL_LOG_COLD_USER_SHARE] = 0.0
+    if activity.sum() == 0:
+        return np.zeros(n, dtype=np.int64)
+    # scale to the total, spreading what the cap cuts off over the others
+    expected = activity * (total / activity.sum())
+    for _ in range(10):
+        expected = np.minimum(expected, REAL_LOG_MAX_EVENTS)
+        free = (expected < REAL_LOG_MAX_EVENTS) & (expected > 0)
+        missing = total - expected.sum()
+        if missing <= 0.5 or not free.any():
+            break
+        expected[free] *= 1 + missing / expected[free].sum()
+    # at least one event for each active user, the rest Poisson
+    counts = 1 + rng.poisson(np.maximum(expected - 1, 0.0))
+    counts[activity == 0] = 0
+    return np.minimum(counts, REAL_LOG_MAX_EVENTS)
+
+
+def real_log_bursts(rng: np.random.Generator, n: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """One or two bursts per user, at random points of the window: (starts (n, 2), lengths (n, 2)).
+
+    Seconds; a user with one burst has its second equal to the first. The bursts are in time
+    order and end by ``end``.
+    """
+    length = (rng.uniform(*REAL_LOG_BURST_DAYS, (n, 2)) * DAY).astype(np.int64)
+    length = np.minimum(length, max(end - start, 1))
+    first = start + (rng.random((n, 2)) * (end - start - length)).astype(np.int64)
+    # in time order; one burst: the second is the first
+    order = np.argsort(first, axis=1)
+    first, length = np.take_along_axis(first, order, 1), np.take_along_axis(length, order, 1)
+    one = rng.random(n) >= REAL_LOG_TWO_BURST_SHARE
+    first[one, 1], length[one, 1] = first[one, 0], length[one, 0]
+    return first, length
+
+
+def _top_k_per_row(keys: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``k[row]`` largest keys of each row (at most the finite ones)."""
+    k = np.minimum(k, np.isfinite(keys).sum(axis=1))
+    order = np.argsort(-keys, axis=1, kind="stable")
+    taken = np.arange(keys.shape[1]) < k[:, None]
+    rows = np.repeat(np.arange(len(keys)), k)
+    return rows, order[taken]
+
+
+def _real_log_draws(
+    rng: np.random.Generator,
+    rows: slice,
+    counts: np.ndarray,
+    last_burst: np.ndarray,
+    user_factors: np.ndarray,
+    shoe_factors: np.ndarray,
+    popularity_log: np.ndarray,
+    novelty: np.ndarray,
+    released_at: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shoes of a batch of users, drawn without replacement: (user rows, shoe rows, taste)."""
+    # log-weights: taste, popularity, novelty; shoes not yet released by the last burst are out
+    taste = REAL_LOG_TASTE_SCALE * (user_factors[rows] @ shoe_factors.T) / np.sqrt(REAL_LOG_LATENT_DIM)
+    age_days = (last_burst[rows, None] - released_at[None, :]) / DAY
+    logits = taste + popularity_log
+    logits += novelty * np.exp(-np.maximum(age_days, 0.0) / REAL_LOG_NOVELTY_DAYS)
+    logits[age_days < 0] = -np.inf
+    # the k largest of log-weight + Gumbel noise: a draw of k without replacement
+    keys = logits + rng.gumbel(size=logits.shape)
+    user, shoe = _top_k_per_row(keys, counts[rows])
+    return user + rows.start, shoe, taste[user, shoe]
+
+
+def simulate_real_log(
+    rng: np.random.Generator, users: Users, shoes: Catalogue, start: int, end: int, total: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The interactions of the real-log world: (user_id, shoe_id, type code, epoch seconds).
+
+    Each user's shoes are drawn without replacement (Gumbel top-k) with log-weights
+
+    .. math:: \ell_{us} = -\alpha \log r_s + \lambda\, x_u^\top y_s / \sqrt{k} + \nu\, e^{-a_{us}/\tau}
+
+    (Zipf popularity at rank ``r``, the low-rank taste of :func:`real_log_tastes`, a boost of a shoe
+    released ``a`` before the user's last burst), among the shoes released by then. Each event lies
+    in one of the user's bursts (after the shoe's release); its type is a quantile cut of the taste
+    plus logistic noise, so liked shoes are wishlisted and bought more. A few wishlisted or bought
+    pairs get a view shortly before. Sorted by user, time, type and shoe.
+    """
+    n_users, n_shoes = len(users.user_id), len(shoes.shoe_id)
+    # share of all events that are the extra views (of the wishlisted or bought: 55% of the others)
+    extra_share = REAL_LOG_EXTRA_VIEW_SHARE * 0.55 / (1 + REAL_LOG_EXTRA_VIEW_SHARE * 0.55)
+    user_factors, shoe_factors = real_log_tastes(rng, users, shoes)
+    counts = real_log_activity(rng, n_users, round(total * (1 - extra_share)))
+    burst_start, burst_length = real_log_bursts(rng, n_users, start, end)
+
+    popularity_log = -REAL_LOG_POPULARITY_EXPONENT * np.log(rng.permutation(n_shoes) + 1.0)
+    novelty = np.where(shoes.released_at >= start, REAL_LOG_NOVELTY, 0.0)
+    # the users x shoes part in batches of users (bounded memory at any size)
+    size = batch_size(n_shoes)
+    drawn = [
+        _real_log_draws(
+            rng, slice(b, b + size), counts, burst_start[:, 1], user_factors, shoe_factors,
+            popularity_log, novelty, shoes.released_at,
+        )  # fmt: skip
+        for b in range(0, n_users, size)
+    ]
+    user, shoe, taste = (np.concatenate(parts) for parts in zip(*drawn, strict=True))
+
+    # burst: the last one if the shoe came out after the first burst began, else either
+    second_share = rng.uniform(0.3, 0.7, n_users)[user]
+    burst = (rng.random(len(user)) < second_share) | (shoes.released_at[shoe] > burst_start[user, 0])
+    burst = burst.astype(np.int64)
+    at = burst_start[user, burst] + (rng.random(len(user)) * burst_length[user, burst]).astype(np.int64)
+    at = np.minimum(np.maximum(at, shoes.released_at[shoe]), end)
+
+    # type: cuts of the liking at the target shares (fewer views here: the extra views come on top)
+    liking = taste + REAL_LOG_TYPE_NOISE * rng.logistic(size=len(user))
+    share = np.array(REAL_LOG_TYPE_SHARE) * (1 + extra_share) - [extra_share, 0, 0]
+    cuts = np.quantile(liking, np.cumsum(share)[:-1] / share.sum()) if len(user) else np.zeros(2)
+    kind = np.searchsorted(cuts, liking).astype(np.int64)
+
+    # a few wishlisted or bought pairs were viewed a little earlier
+    extra = np.flatnonzero((kind > VIEW) & (rng.random(len(user)) < REAL_LOG_EXTRA_VIEW_SHARE))
+    extra_at = at[extra] - 1 - rng.exponential(3600.0, len(extra)).astype(np.int64)
+    extra_at = np.maximum(extra_at, np.maximum(shoes.released_at[shoe[extra]], start))
+    user = np.concatenate((user, user[extra]))
+    shoe = np.concatenate((shoe, shoe[extra]))
+    kind = np.concatenate((kind, np.full(len(extra), VIEW)))
+    at = np.concatenate((at, extra_at))
+
+    order = np.lexsort((shoe, kind, at, user))
+    return users.user_id[user[order]], shoes.shoe_id[shoe[order]], kind[order], at[order]
+
+
+# ------------------------------------------------------------------------------------------------
 # Writing
 # ------------------------------------------------------------------------------------------------
 
@@ -915,16 +1139,28 @@ class _BatchResult:
 
 
 
-def _run_batch(b: int, rng: np.random.Generator, world: _World) -> _BatchResult:
-    """Simulate and format batch ``b`` (its own random generator: any thread, any order, same result)."""
-    rows = slice(b * world.batch_size, min((b + 1) * world.batch_size, len(world.users.user_id)))
-    user_id, shoe_id, kind, at = simulate_batch(rng, world.users, rows, world.shoes, world.end)
+def _batch_result(user_id: np.ndarray, shoe_id: np.ndarray, kind: np.ndarray, at: np.ndarray) -> _BatchResult:
+    """The formatted lines and counts of a batch's interactions."""
     return _BatchResult(
         lines=format_interactions(user_id, shoe_id, kind, at),
         counts=np.bincount(kind, minlength=len(INTERACTION_TYPES)),
         active_users=len(np.unique(user_id)),
         shoe_rows=np.unique(shoe_id - FIRST_SHOE_ID),
     )
+
+
+def _run_batch(b: int, rng: np.random.Generator, world: _World) -> _BatchResult:
+    """Simulate and format batch ``b`` (its own random generator: any thread, any order, same result)."""
+    rows = slice(b * world.batch_size, min((b + 1) * world.batch_size, len(world.users.user_id)))
+    return _batch_result(*simulate_batch(rng, world.users, rows, world.shoes, world.end))
+
+
+def _real_log_result(
+    rng: np.random.Generator, users: Users, shoes: Catalogue, start: int, end: int, total: int
+) -> _BatchResult:
+    """The real-log profile's interactions, all users as one batch."""
+    with threadpool_limits(1, user_api="blas"):  # the CPU is shared; the products are small
+        return _batch_result(*simulate_real_log(rng, users, shoes, start, end, total))
 
 
 def _batch_results(world: _World, rngs: list[np.random.Generator], workers: int) -> Iterator[_BatchResult]:
@@ -951,34 +1187,44 @@ def _batch_results(world: _World, rngs: list[np.random.Generator], workers: int)
 
 def generate(
     out_dir: str | os.PathLike = "data",
-    users: int = DEFAULT_USERS,
-    shoes: int = DEFAULT_SHOES,
+    users: int | None = None,
+    shoes: int | None = None,
     interactions: int | None = None,
     seed: int = DEFAULT_SEED,
     end_date: dt.date | str = DEFAULT_END_DATE,
-    months: int = DEFAULT_MONTHS,
+    months: int | None = None,
     workers: int | None = None,
     progress: bool = True,
+    profile: str = DEFAULT_PROFILE,
 ) -> dict[str, int]:
     """Write users.csv, shoes.csv and interactions.csv into ``out_dir``; return what was written.
 
     Parameters
     ----------
     out_dir : folder to write into (created if missing); each file is replaced only once complete.
-    users, shoes : how many of each.
-    interactions : about how many interactions in all (default ``INTERACTIONS_PER_USER * users``).
+    users, shoes : how many of each (default: the profile's).
+    interactions : about how many interactions in all (default: the profile's per user x ``users``).
     seed : the only source of randomness (``numpy.random.default_rng(seed)``).
     end_date : last day of the window, included (an ISO date string or a date); never "today".
-    months : length of the window in calendar months.
-    workers : threads simulating user batches; None: one for small jobs, else every available core.
-        The files do not depend on it.
+    months : length of the window in calendar months (default: the profile's).
+    workers : threads simulating user batches (demo profile); None: one for small jobs, else every
+        available core. The files do not depend on it.
     progress : show a tqdm bar over the users.
+    profile : the simulated world, a key of ``PROFILES``: ``demo`` (segments, personal taste and a
+        view -> wishlist -> purchase funnel; the bundled data) or ``real-log`` (shaped like a public
+        interaction log: see :func:`simulate_real_log`).
 
     Returns
     -------
     dict with the counts ``users``, ``shoes``, ``interactions``, ``view``, ``add_to_wishlist``,
     ``purchase``, ``users_without_interactions`` and ``shoes_without_interactions``.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
+    defaults = PROFILES[profile]
+    users = defaults.users if users is None else users
+    shoes = defaults.shoes if shoes is None else shoes
+    months = defaults.months if months is None else months
     if users < 1 or shoes < 1:
         raise ValueError("need at least one user and one shoe")
     if interactions is not None and interactions < 0:
@@ -991,17 +1237,24 @@ def generate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start, end = window(end_date, months)
-    total = INTERACTIONS_PER_USER * users if interactions is None else interactions
+    total = round(defaults.interactions_per_user * users) if interactions is None else interactions
     n_views = total / (1 + WISHLISTS_PER_VIEW + PURCHASES_PER_VIEW)
 
     # everything random comes from this generator: catalogue, users, then one child per user batch
+    # (demo), or the whole real-log simulation in one go
     rng = np.random.default_rng(seed)
     catalogue = make_catalogue(rng, shoes, start, end)
     people = make_users(rng, users, start, end, n_views)
-    world = _World(users=people, shoes=catalogue, end=end, batch_size=batch_size(shoes))
-    batch_rngs = rng.spawn(-(-users // world.batch_size))
-    if workers is None:
-        workers = 1 if users * shoes < 50_000_000 else available_cores()
+    if profile == "real-log":
+        users_per_batch = users
+        batches = iter([_real_log_result(rng, people, catalogue, start, end, total)])
+    else:
+        world = _World(users=people, shoes=catalogue, end=end, batch_size=batch_size(shoes))
+        users_per_batch = world.batch_size
+        batch_rngs = rng.spawn(-(-users // world.batch_size))
+        if workers is None:
+            workers = 1 if users * shoes < 50_000_000 else available_cores()
+        batches = _batch_results(world, batch_rngs, workers)
 
     counts = np.zeros(len(INTERACTION_TYPES), dtype=np.int64)
     active_users = 0
@@ -1015,12 +1268,12 @@ def generate(
             tqdm(total=users, unit="user", desc="interactions", disable=not progress) as bar,
         ):
             f.write((",".join(INTERACTIONS_HEADER) + "\n").encode())
-            for b, batch in enumerate(_batch_results(world, batch_rngs, workers)):
+            for b, batch in enumerate(batches):
                 f.write(batch.lines)
                 counts += batch.counts
                 active_users += batch.active_users
                 shoe_seen[batch.shoe_rows] = True
-                bar.update(min(world.batch_size, users - b * world.batch_size))
+                bar.update(min(users_per_batch, users - b * users_per_batch))
         for name, path in tmp.items():
             os.replace(path, out / name)
     finally:
@@ -1081,16 +1334,33 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         "--out", default="data", help="folder to write the three CSV files into (default: data)"
     )
     parser.add_argument(
-        "--users", type=_positive_int, default=DEFAULT_USERS, help="number of users (default: %(default)s)"
+        "--profile",
+        choices=tuple(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="the simulated world: demo (segments, personal taste, a view -> wishlist -> purchase "
+        "funnel; the bundled data) or real-log (shaped like a public interaction log: Zipf-like "
+        "popularity, short bursty histories, one event per pair, low-rank taste, weak side "
+        "information) (default: %(default)s)",
+    )
+    demo, real = PROFILES["demo"], PROFILES["real-log"]
+    parser.add_argument(
+        "--users",
+        type=_positive_int,
+        default=None,
+        help=f"number of users (default: {demo.users}; real-log: {real.users})",
     )
     parser.add_argument(
-        "--shoes", type=_positive_int, default=DEFAULT_SHOES, help="number of shoes (default: %(default)s)"
+        "--shoes",
+        type=_positive_int,
+        default=None,
+        help=f"number of shoes (default: {demo.shoes}; real-log: {real.shoes})",
     )
     parser.add_argument(
         "--interactions",
         type=_non_negative_int,
         default=None,
-        help=f"about how many interactions in all (default: {INTERACTIONS_PER_USER} x users)",
+        help=f"about how many interactions in all (default: {demo.interactions_per_user} x users; "
+        f"real-log: {real.interactions_per_user:.1f} x users)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
     parser.add_argument(
@@ -1102,8 +1372,9 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     parser.add_argument(
         "--months",
         type=_positive_int,
-        default=DEFAULT_MONTHS,
-        help="length of the interaction window in calendar months (default: %(default)s)",
+        default=None,
+        help=f"length of the interaction window in calendar months (default: {demo.months}; "
+        f"real-log: {real.months})",
     )
     parser.add_argument(
         "--workers",
@@ -1126,6 +1397,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         months=args.months,
         workers=args.workers,
         progress=not args.no_progress,
+        profile=args.profile,
     )
 
 
