@@ -804,7 +804,8 @@ REAL_LOG_NOVELTY = 1.5  # log-boost of a shoe just released in the window ...
 REAL_LOG_NOVELTY_DAYS = 30  # ... fading with this time constant
 REAL_LOG_COLD_USER_SHARE = 0.02
 REAL_LOG_ACTIVITY_SIGMA = 1.45  # of the log-normal number of events per user
-REAL_LOG_MAX_EVENTS = 650  # per user (before the few extra views)
+REAL_LOG_MAX_EVENTS = 650  # per user (before the few extra views) ...
+REAL_LOG_MAX_SHOE_SHARE = 0.5  # ... and at most this share of the catalogue
 REAL_LOG_TWO_BURST_SHARE = 0.4  # users active in two bursts (the others in one)
 REAL_LOG_BURST_DAYS = (0.5, 4.0)  # length of a burst: uniform between these
 REAL_LOG_TYPE_SHARE = (0.45, 0.30, 0.25)  # view, add_to_wishlist, purchase
@@ -847,8 +848,8 @@ def real_log_tastes(
     return user_factors, shoe_factors
 
 
-def real_log_activity(rng: np.random.Generator, n: int, total: int) -> np.ndarray:
-    """Events per user: log-normal, capped, ``total`` in all (about); 0 for the cold users, else >= 1."""
+def real_log_activity(rng: np.random.Generator, n: int, total: int, cap: float) -> np.ndarray:
+    """Events per user: log-normal, at most ``cap``, ``total`` in all (about); 0 (cold users) or >= 1."""
     if n == 0 or total <= 0:
         return np.zeros(n, dtype=np.int64)
     activity = rng.lognormal(0.0, REAL_LOG_ACTIVITY_SIGMA, n)
@@ -857,9 +858,10 @@ def real_log_activity(rng: np.random.Generator, n: int, total: int) -> np.ndarra
         return np.zeros(n, dtype=np.int64)
     # scale to the total, spreading what the cap cuts off over the others
     expected = activity * (total / activity.sum())
+    cap = max(cap, 1.0)
     for _ in range(10):
-        expected = np.minimum(expected, REAL_LOG_MAX_EVENTS)
-        free = (expected < REAL_LOG_MAX_EVENTS) & (expected > 0)
+        expected = np.minimum(expected, cap)
+        free = (expected < cap) & (expected > 0)
         missing = total - expected.sum()
         if missing <= 0.5 or not free.any():
             break
@@ -867,7 +869,7 @@ def real_log_activity(rng: np.random.Generator, n: int, total: int) -> np.ndarra
     # at least one event for each active user, the rest Poisson
     counts = 1 + rng.poisson(np.maximum(expected - 1, 0.0))
     counts[activity == 0] = 0
-    return np.minimum(counts, REAL_LOG_MAX_EVENTS)
+    return np.minimum(counts, int(cap))
 
 
 def real_log_bursts(rng: np.random.Generator, n: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -939,7 +941,8 @@ def simulate_real_log(
     # share of all events that are the extra views (of the wishlisted or bought: 55% of the others)
     extra_share = REAL_LOG_EXTRA_VIEW_SHARE * 0.55 / (1 + REAL_LOG_EXTRA_VIEW_SHARE * 0.55)
     user_factors, shoe_factors = real_log_tastes(rng, users, shoes)
-    counts = real_log_activity(rng, n_users, round(total * (1 - extra_share)))
+    cap = min(REAL_LOG_MAX_EVENTS, REAL_LOG_MAX_SHOE_SHARE * n_shoes)
+    counts = real_log_activity(rng, n_users, round(total * (1 - extra_share)), cap)
     burst_start, burst_length = real_log_bursts(rng, n_users, start, end)
 
     popularity_log = -REAL_LOG_POPULARITY_EXPONENT * np.log(rng.permutation(n_shoes) + 1.0)
