@@ -38,6 +38,12 @@ def test_command_at_defaults_reproduces_bundled_data(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # temporary files renamed or removed
 
 
+def test_demo_profile_named_is_the_default(tmp_path):
+    main(["--out", str(tmp_path), "--profile", "demo", "--no-progress"])
+    for name in FILES:
+        assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     def run(folder, seed):
         generate(tmp_path / folder, users=300, shoes=60, seed=seed, progress=False)
@@ -93,6 +99,7 @@ def test_help_documents_every_option(capsys):
     shown = capsys.readouterr().out
     for option in (
         "--out",
+        "--profile",
         "--users",
         "--shoes",
         "--interactions",
