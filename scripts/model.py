@@ -37,15 +37,19 @@ __all__ = [
     "Recommendations",
     "Similarities",
     "blend",
+    "cf_operator",
     "cf_scores",
     "cf_weights",
     "cold_start_scores",
     "content_scores",
+    "ease_weights",
     "explain",
     "fit",
     "item_factors",
     "item_features",
+    "item_knn_weights",
     "minmax_rows",
+    "prior_weights",
     "recommend",
     "row_range",
     "segment_popularity",
@@ -180,7 +184,11 @@ def item_factors(
     )
     # drop null directions: they are arbitrary and would add noise to r Q Q^T
     keep = s > s[0] * 1e-6
-    return np.ascontiguousarray(vt[keep].T, dtype=np.float32), s[keep].astype(np.float32)
+    Q = np.ascontiguousarray(vt[keep].T, dtype=np.float32)
+    # a shoe nobody touched gets an exact zero row (the randomized solver leaves float noise there,
+    # which would give it an arbitrary direction in the similarities)
+    Q[np.asarray(sp.csc_matrix(R).getnnz(axis=0)) == 0] = 0.0
+    return Q, s[keep].astype(np.float32)
 
 
 def cf_scores(R: sp.csr_matrix, Q: np.ndarray) -> np.ndarray:
@@ -202,6 +210,113 @@ def cf_scores(R: sp.csr_matrix, Q: np.ndarray) -> np.ndarray:
     """
     # user factors r_u Q (sparse x dense), then back to shoe space
     return np.asarray(R @ Q, dtype=np.float32) @ Q.T
+
+
+def ease_weights(R: sp.spmatrix, l2: float) -> np.ndarray:
+    """EASE item-item weights (Steck 2019): the closed-form ridge regression of each shoe on the others.
+
+    With the Gram matrix ``G = R^T R`` and ``lambda = l2 * mean(diag G)`` (so that l2 does not
+    depend on the scale of the strengths)::
+
+        P = (G + lambda I)^-1,   B_ij = -P_ij / P_jj,   B_jj = 0
+
+    and the score of shoe j for a user is ``r_u . B[:, j]``. Dense over shoes: O(shoes^3) time and
+    O(shoes^2) memory (fine up to about 10,000 shoes).
+
+    Parameters
+    ----------
+    R : sparse matrix of shape (n_users, n_shoes)
+        Interaction strengths.
+    l2 : float
+        Ridge strength relative to the mean diagonal of G (> 0).
+
+    Returns
+    -------
+    ndarray of shape (n_shoes, n_shoes), float32
+        Zero diagonal; a shoe nobody touched has a zero row and column.
+    """
+    R = sp.csr_matrix(R, dtype=np.float64)
+    n_shoes = R.shape[1]
+    # Gram matrix of the shoes
+    gram = np.asarray((R.T @ R).todense())
+    diagonal = np.arange(n_shoes)
+    scale = float(gram[diagonal, diagonal].mean()) if n_shoes else 0.0
+    gram[diagonal, diagonal] += float(l2) * (scale if scale > 0 else 1.0)
+    # closed form: B = I - P diag(1 / diag P), i.e. -P_ij / P_jj off the diagonal
+    precision = np.linalg.inv(gram)
+    weights = -precision / np.diag(precision)[None, :]
+    weights[diagonal, diagonal] = 0.0
+    return weights.astype(np.float32)
+
+
+def item_knn_weights(R: sp.spmatrix, neighbours: int) -> np.ndarray:
+    """Item-kNN weights: the cosine of two shoes' columns of R, each shoe keeping its nearest neighbours.
+
+    ``S_ij = cos(R[:, i], R[:, j])`` for the ``neighbours`` shoes i most similar to j (column j),
+    0 elsewhere and on the diagonal; the score of shoe j for a user is ``r_u . S[:, j]``.
+
+    Parameters
+    ----------
+    R : sparse matrix of shape (n_users, n_shoes)
+    neighbours : int
+        K, the neighbours kept per shoe (>= 1).
+
+    Returns
+    -------
+    ndarray of shape (n_shoes, n_shoes), float32
+    """
+    R = sp.csc_matrix(R, dtype=np.float32)
+    n_shoes = R.shape[1]
+    # unit columns, then all cosines
+    norms = np.sqrt(np.asarray(R.multiply(R).sum(axis=0)).ravel())
+    unit = R @ sp.diags(1 / np.where(norms > 0, norms, 1))
+    cosine = np.asarray((unit.T @ unit).todense(), dtype=np.float32)
+    cosine[np.arange(n_shoes), np.arange(n_shoes)] = 0.0
+    # keep the K largest of each column
+    k = min(int(neighbours), n_shoes)
+    if 0 < k < n_shoes:
+        cut = np.partition(cosine, n_shoes - k, axis=0)[n_shoes - k]
+        cosine[cosine < cut[None, :]] = 0.0
+    return cosine
+
+
+def cf_operator(
+    R: sp.csr_matrix, components: Sequence[np.ndarray], weights: Sequence[float], sample: int = 2000
+) -> np.ndarray:
+    """One shoe x shoe operator C blending item-item models: the CF score of a user is ``r_u C``.
+
+    Each component (``Q Q^T`` of PureSVD, EASE's B, item-kNN's S) is divided by its typical score
+    range (the mean over up to ``sample`` users with history of max - min of ``r_u C_c``), so that
+    the weights compare like with like::
+
+        C = sum_c w_c C_c / range_c,   weights normalised to sum 1
+
+    Parameters
+    ----------
+    R : csr_matrix of shape (n_users, n_shoes)
+        Interaction strengths (the users the ranges are measured on).
+    components : sequence of ndarray of shape (n_shoes, n_shoes)
+    weights : sequence of float
+        w_c >= 0, not all zero.
+    sample : int
+        Users used to measure the ranges (the first ones with history).
+
+    Returns
+    -------
+    ndarray of shape (n_shoes, n_shoes), float32
+    """
+    total = float(sum(weights))
+    n_shoes = R.shape[1]
+    operator = np.zeros((n_shoes, n_shoes), dtype=np.float32)
+    rows = np.flatnonzero(np.diff(R.indptr) > 0)[:sample]
+    for component, weight in zip(components, weights, strict=True):
+        if weight <= 0:
+            continue
+        # typical per-user range of this component's scores
+        scores = np.asarray(R[rows] @ component, dtype=np.float32)
+        spread = float(np.mean(scores.max(axis=1) - scores.min(axis=1))) if len(rows) else 0.0
+        operator += np.float32(weight / total / (spread if spread > 0 else 1.0)) * component
+    return operator
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,19 +484,35 @@ def segment_popularity(
     user_segment: np.ndarray,
     segment_usage: np.ndarray,
     prior_users: float,
+    *,
+    segment_features: np.ndarray | None = None,
+    feature_prior_users: float = 5.0,
+    vote_exponent: float = 1.0,
 ) -> np.ndarray:
-    """Popularity of each shoe in each segment, backed off to the usage, then to everyone.
+    """Popularity of each shoe in each segment, shrunk towards coarser levels, then everyone.
 
-    Every user with history casts one vote, spread over their shoes in proportion to strength
-    (``r_u / sum r_u``), so a heavy user does not outweigh a segment. A level's popularity is the
-    mean vote of its users; a segment with few users borrows from its usage, a usage from the
-    whole population (Bayesian shrinkage with ``m = prior_users`` pseudo-users)::
+    Every user with history casts a vote spread over their shoes in proportion to strength,
+    ``v_u = r_u / (sum r_u)^e``: with ``e = 1`` one vote per user (a heavy user does not outweigh a
+    segment), with ``e = 0`` their strengths as they are (popularity as a count of interactions).
+    A level's popularity is the mean vote of its users with history, and each level is shrunk
+    towards the next coarser one (empirical Bayes with m pseudo-users), so that global popularity
+    is the limit of the model for small segments and large m, never a competitor::
 
         p_global = mean of all votes
-        p_usage  = (n_usage * mean_usage + m * p_global) / (n_usage + m)
-        p_seg    = (n_seg * mean_seg + m * p_usage) / (n_seg + m)
+        p_usage  = (n_usage * mean_usage + m * p_global) / (n_usage + m)       (no segment_features)
+        p_seg    = (n_seg * mean_seg + m * p_coarse) / (n_seg + m)
 
-    where n is the number of users with history at that level.
+    With ``segment_features`` (one column per attribute, e.g. usage, gender, age band) the coarser
+    level is additive instead of the usage alone: a ridge regression of the users' votes on their
+    one-hot attributes, with everyone's popularity as the intercept, so that gender and age inform
+    a segment even where the segment itself has few users, without counting correlated attributes
+    twice::
+
+        p_coarse = max(p_global + (f_s - mean f) W, 0),
+        W = argmin sum_u ||v_u - p_global - (f_u - mean f) W||^2 + m_f ||W||^2
+
+    where n is the number of users with history at that level and ``m_f = feature_prior_users``
+    (the limit m_f -> inf is global popularity).
 
     Parameters
     ----------
@@ -390,43 +521,65 @@ def segment_popularity(
     user_segment : ndarray of shape (n_users,), int
         Segment code of each user.
     segment_usage : ndarray of shape (n_segments,), int
-        Usage code of each segment.
+        Usage code of each segment (the coarser level when ``segment_features`` is None).
     prior_users : float
-        m, the weight of the coarser level (in users).
+        m, the weight of the coarser level for a segment (in users).
+    segment_features : ndarray of shape (n_segments, n_features), int, optional
+        Code of each attribute of each segment (codes 0..L_f - 1 per column).
+    feature_prior_users : float
+        m_f, the shrinkage of each attribute value towards everyone.
+    vote_exponent : float
+        e in [0, 1], how a user's strengths become votes.
 
     Returns
     -------
     ndarray of shape (n_segments, n_shoes), float64
-        Each row a distribution over shoes (sums to 1), or zeros when nobody has any history.
+        Non-negative scores per segment (each row sums to 1 with e = 1 and no segment_features);
+        zeros when nobody has any history.
     """
     n_users, n_shoes = R.shape
     n_segments = len(segment_usage)
-    n_usages = int(segment_usage.max()) + 1 if n_segments else 0
-    # one vote per user with history: rows normalised to sum 1
+    user_segment = np.asarray(user_segment)
+    # votes: each user's strengths divided by their total to the power e
     votes = sp.csr_matrix(R, dtype=np.float64)
     totals = np.asarray(votes.sum(axis=1)).ravel()
-    votes = sp.csr_matrix(sp.diags(1 / np.where(totals > 0, totals, 1)) @ votes)
-    has_history = np.diff(votes.indptr) > 0
-    # sum of votes and number of voters per segment (one-hot user -> segment)
-    membership = sp.csr_matrix(
-        (np.ones(n_users), (np.asarray(user_segment), np.arange(n_users))), shape=(n_segments, n_users)
-    )
-    seg_sum = np.asarray((membership @ votes).todense())
-    seg_n = membership @ has_history.astype(np.float64)
-    # the same per usage, and for everyone
-    usage_of = sp.csr_matrix(
-        (np.ones(n_segments), (np.asarray(segment_usage), np.arange(n_segments))),
-        shape=(n_usages, n_segments),
-    )
-    usage_sum = usage_of @ seg_sum
-    usage_n = usage_of @ seg_n
-    global_sum = seg_sum.sum(axis=0)
+    divisor = np.where(totals > 0, totals, 1) ** float(vote_exponent)
+    votes = sp.csr_matrix(sp.diags(1 / divisor) @ votes)
+    has_history = (np.diff(votes.indptr) > 0).astype(np.float64)
+
+    def level_sums(codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+        # sum of votes and number of voters per level (one-hot user -> level)
+        membership = sp.csr_matrix((np.ones(n_users), (codes, np.arange(n_users))), shape=(n_levels, n_users))
+        return np.asarray((membership @ votes).todense()), membership @ has_history
+
+    seg_sum, seg_n = level_sums(user_segment, n_segments)
     global_n = seg_n.sum()
-    # shrink each level towards the next coarser one
-    p_global = global_sum / global_n if global_n > 0 else np.zeros(n_shoes)
-    p_usage = (usage_sum + prior_users * p_global) / np.maximum(usage_n + prior_users, 1e-12)[:, None]
-    p_seg = (seg_sum + prior_users * p_usage[segment_usage]) / np.maximum(seg_n + prior_users, 1e-12)[:, None]
-    return p_seg
+    p_global = seg_sum.sum(axis=0) / global_n if global_n > 0 else np.zeros(n_shoes)
+    if segment_features is None:
+        # the usage, shrunk towards everyone
+        n_usages = int(segment_usage.max()) + 1 if n_segments else 0
+        usage_sum, usage_n = level_sums(np.asarray(segment_usage)[user_segment], n_usages)
+        p_usage = (usage_sum + prior_users * p_global) / np.maximum(usage_n + prior_users, 1e-12)[:, None]
+        p_coarse = p_usage[segment_usage]
+    else:
+        # additive: a ridge regression of the votes on one-hot attributes (intercept = everyone)
+        features = np.asarray(segment_features, dtype=np.int64)
+        features = features.reshape(n_segments, features.shape[-1] if features.ndim == 2 else 0)
+        levels = features.max(axis=0) + 1 if n_segments else np.zeros(features.shape[1], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(levels)]).astype(np.int64)
+        one_hot = np.zeros((n_segments, int(offsets[-1])))
+        for f, column in enumerate(features.T):
+            one_hot[np.arange(n_segments), offsets[f] + column] = 1.0
+        # centred design over the users with history (each user's row is their segment's row)
+        weight = seg_n  # users with history per segment
+        mean_features = (weight @ one_hot) / global_n if global_n > 0 else one_hot.mean(axis=0)
+        centred = one_hot - mean_features
+        gram = centred.T @ (weight[:, None] * centred)
+        target = centred.T @ seg_sum  # sum over users of (f_u - mean f) v_u
+        ridge = np.linalg.solve(gram + feature_prior_users * np.eye(len(gram)) + 1e-9 * np.eye(len(gram)), target)
+        p_coarse = np.maximum(p_global[None, :] + centred @ ridge, 0)
+    # each segment shrunk towards its coarser level
+    return (seg_sum + prior_users * p_coarse) / np.maximum(seg_n + prior_users, 1e-12)[:, None]
 
 
 def cold_start_scores(
@@ -481,7 +634,9 @@ def explain(
     Both parts of the hybrid are linear in the user's row, so the score of shoe j splits exactly
     into one term per shoe i of the history (up to a per-user constant)::
 
-        c_uij = r_ui * (alpha_u * (Q Q^T)_ij + beta_u * (X X^T)_ij)
+        c_uij = r_ui * (alpha_u * C_ij + beta_u * (X X^T)_ij)
+
+    where C is the CF operator (``Q Q^T`` for PureSVD alone, else :func:`cf_operator`).
 
     with ``alpha_u = w_u / (max - min of cf_u)`` and
     ``beta_u = (1 - w_u) / ((max - min of content_u) * ||p_u||)``; the reason is ``argmax_i c_uij``
@@ -495,7 +650,8 @@ def explain(
     index : ndarray of shape (n_users, n), int
         Recommended shoes (-1 = none).
     grams : ndarray of shape (n_shoes, n_shoes, 2), float32, C-contiguous
-        ``Q Q^T`` in ``[..., 0]`` and ``X X^T`` in ``[..., 1]`` (side by side, so that one
+        The CF operator transposed (``Q Q^T``, or ``C^T`` of :func:`cf_operator`: ``[j, i]`` is
+        the weight of history shoe i in the score of j) in ``[..., 0]`` and ``X X^T`` in ``[..., 1]`` (side by side, so that one
         8-byte read fetches both similarities of a pair).
     cf_coef, content_coef : ndarray of shape (n_users,)
         alpha_u and beta_u.
@@ -511,8 +667,8 @@ def explain(
     if R.nnz == 0 or n == 0:
         return reason
     n_shoes = grams.shape[0]
-    # one row per rank of the list, one column per history entry (u, i): the pair (j, i). The grams
-    # are symmetric, so read (j, i): a user's entries are sorted by i, hence close in memory.
+    # one row per rank of the list, one column per history entry (u, i): the pair (j, i), read as
+    # grams[j, i] (a user's entries are sorted by i, hence close in memory).
     entry_user = np.repeat(np.arange(n_users), lengths)
     cells = np.maximum(index, 0).T.astype(np.int64)[:, entry_user] * n_shoes + R.indices
     # both similarities of each pair in one gather
@@ -550,22 +706,33 @@ class HybridModel:
     content : csr_matrix (n_shoes, n_terms), float32
         L2-normalised TF-IDF vectors.
     grams : ndarray (n_shoes, n_shoes, 2), float32
-        ``Q Q^T`` and ``X X^T`` side by side, for :func:`explain` and :func:`similar_items`.
+        The CF operator transposed and ``X X^T`` side by side, for :func:`explain` and
+        :func:`similar_items`.
     cf_k : float
         Parameter of :func:`cf_weights`.
     prior_k : float
         Parameter of :func:`prior_weights`.
     segment_scores : ndarray (n_segments, n_shoes), float32
         Cold-start score of every segment (:func:`cold_start_scores`).
+    cf_operator : ndarray (n_shoes, n_shoes), float32, optional
+        The blended item-item operator C of :func:`cf_operator` (CF score ``r_u C``); None when
+        PureSVD is the only CF component (scored as ``(r_u Q) Q^T``, cheaper).
     """
 
     item_factors: np.ndarray
     singular_values: np.ndarray
-    content: np.ndarray
+    content: sp.csr_matrix
     grams: np.ndarray
     cf_k: float
     prior_k: float
     segment_scores: np.ndarray
+    cf_operator: np.ndarray | None = None
+
+    def cf(self, R: sp.csr_matrix) -> np.ndarray:
+        """CF scores of a batch of users (n_users, n_shoes), float32."""
+        if self.cf_operator is None:
+            return cf_scores(R, self.item_factors)
+        return np.asarray(R @ self.cf_operator, dtype=np.float32)
 
 
 def fit(
@@ -580,9 +747,17 @@ def fit(
     prior_k: float = 0.0,
     popularity_blend: float = 0.5,
     segment_prior_users: float = 20.0,
+    svd_weight: float = 1.0,
+    ease_weight: float = 0.0,
+    knn_weight: float = 0.0,
+    ease_l2: float = 1.0,
+    knn_neighbours: int = 100,
+    segment_features: np.ndarray | None = None,
+    feature_prior_users: float = 5.0,
+    vote_exponent: float = 1.0,
     random_state: int | None = None,
 ) -> HybridModel:
-    """Fit the hybrid: SVD item factors, content vectors, segment cold-start scores.
+    """Fit the hybrid: CF (PureSVD, EASE, item-kNN), content vectors, segment cold-start scores.
 
     Parameters
     ----------
@@ -602,24 +777,50 @@ def fit(
         See :func:`prior_weights` (0: the segment prior serves users without history only).
     popularity_blend
         See :func:`cold_start_scores`.
-    segment_prior_users
+    segment_prior_users, segment_features, feature_prior_users, vote_exponent
         See :func:`segment_popularity`.
+    svd_weight, ease_weight, knn_weight
+        Weights of the CF components in :func:`cf_operator` (all zero: PureSVD alone).
+    ease_l2
+        See :func:`ease_weights`.
+    knn_neighbours
+        See :func:`item_knn_weights`.
 
     Returns
     -------
     HybridModel
     """
     R = sp.csr_matrix(R, dtype=np.float32)
-    # collaborative factors
+    # collaborative factors (also the CF half of the shoe similarities)
     Q, s = item_factors(R, factors, n_iter=n_iter, random_state=random_state)
+    # the CF operator: PureSVD alone stays factored, otherwise one blended shoe x shoe matrix
+    weights = (svd_weight, ease_weight, knn_weight)
+    operator = None
+    if ease_weight > 0 or knn_weight > 0:
+        components = [
+            Q @ Q.T if svd_weight > 0 else None,
+            ease_weights(R, ease_l2) if ease_weight > 0 else None,
+            item_knn_weights(R, knn_neighbours) if knn_weight > 0 else None,
+        ]
+        used = [(c, w) for c, w in zip(components, weights, strict=True) if w > 0]
+        operator = cf_operator(R, [c for c, _ in used], [w for _, w in used])
     # content vectors, sparse
     content = sp.csr_matrix(X, dtype=np.float32)
-    # cold start: segment popularity with back-off, plus its content
-    popularity = segment_popularity(R, user_segment, segment_usage, segment_prior_users)
+    # cold start: segment popularity shrunk towards coarser levels, plus its content
+    popularity = segment_popularity(
+        R,
+        user_segment,
+        segment_usage,
+        segment_prior_users,
+        segment_features=segment_features,
+        feature_prior_users=feature_prior_users,
+        vote_exponent=vote_exponent,
+    )
     segment_scores, _, _ = cold_start_scores(popularity, content, popularity_blend)
-    # the two item x item Gram matrices, side by side (for explanations and similarities)
+    # the two item x item matrices of the linear parts, side by side (explanations, similarities)
     grams = np.empty((content.shape[0], content.shape[0], 2), dtype=np.float32)
-    grams[..., 0] = Q @ Q.T
+    # explain() reads grams[j, i] for the weight of history shoe i in the score of j: C transposed
+    grams[..., 0] = Q @ Q.T if operator is None else operator.T
     dense = content.toarray()
     grams[..., 1] = dense @ dense.T
     return HybridModel(
@@ -630,6 +831,7 @@ def fit(
         cf_k=float(cf_k),
         prior_k=float(prior_k),
         segment_scores=segment_scores,
+        cf_operator=operator,
     )
 
 
@@ -700,7 +902,7 @@ def recommend(
     cold = n_known == 0
     weight = cf_weights(n_known, model.cf_k)
     # collaborative part and its per-user range
-    cf = cf_scores(R, model.item_factors)
+    cf = model.cf(R)
     cf_low, cf_scale = row_range(cf)
     # content part and its per-user range
     content, profile_norm = content_scores(R, model.content)

@@ -57,6 +57,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "field_weights": {"brand": 1.0, "type": 2.0, "material": 1.0, "color": 0.5, "name": 0.5},
     "popularity_blend": 0.5,
     "segment_prior_users": 20.0,
+    "feature_prior_users": 5.0,
+    "vote_exponent": 1.0,
+    "svd_weight": 1.0,
+    "ease_weight": 1.0,
+    "knn_weight": 0.0,
+    "ease_l2": 2.0,
+    "knn_neighbours": 100,
+    "exclude_seen": False,
     "similar_n": 20,
     "similarity_content_weight": 0.5,
     "batch_size": 4000,
@@ -73,7 +81,15 @@ PARAM_HELP = {
     "prior_k": "the segment's cold-start score fades from a user's content side as m / (n + m); 0 = only for users without history",
     "field_weights": "TF-IDF weight per shoe field (brand, type, material, color, name): field=weight,...",
     "popularity_blend": "cold start: share of segment popularity vs. the content of popular shoes (0..1)",
-    "segment_prior_users": "segment popularity backs off to usage, then everyone, by this many pseudo-users",
+    "segment_prior_users": "a segment's popularity is shrunk towards its usage, gender and age by this many pseudo-users",
+    "feature_prior_users": "each usage, gender and age band's popularity is shrunk towards everyone's by this many pseudo-users",
+    "vote_exponent": "popularity votes: a user's strengths / (their total)^e; 1 = one vote per user, 0 = every interaction counts",
+    "svd_weight": "CF blend: weight of PureSVD (r Q Q^T)",
+    "ease_weight": "CF blend: weight of EASE (closed-form item-item regression; 0 skips it)",
+    "knn_weight": "CF blend: weight of item-kNN (cosine, knn_neighbours per shoe; 0 skips it)",
+    "ease_l2": "EASE ridge strength, relative to the mean diagonal of the shoes' Gram matrix",
+    "knn_neighbours": "item-kNN: neighbours kept per shoe",
+    "exclude_seen": "never recommend a shoe the user has interacted with (not only bought ones)",
     "similar_n": "similar shoes kept per shoe",
     "similarity_content_weight": "shoe similarity: share of TF-IDF cosine vs. SVD item-factor cosine (0..1)",
     "batch_size": "users scored at a time (memory is about 100 bytes x batch x shoes)",
@@ -132,6 +148,8 @@ def params_from(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             if unknown:
                 raise ValueError(f"field_weights: unknown field(s) {sorted(unknown)} (known: {SHOE_FIELDS})")
             params[key].update({field: float(weight) for field, weight in value.items()})
+        elif isinstance(DEFAULT_PARAMS[key], bool):
+            params[key] = parse_bool(value) if isinstance(value, str) else bool(value)
         else:
             params[key] = type(DEFAULT_PARAMS[key])(value)
     _validate(params)
@@ -162,6 +180,11 @@ def _validate(params: dict[str, Any]) -> None:
             ("cf_k", 0),
             ("prior_k", 0),
             ("segment_prior_users", 0),
+            ("feature_prior_users", 0),
+            ("svd_weight", 0),
+            ("ease_weight", 0),
+            ("knn_weight", 0),
+            ("knn_neighbours", 1),
             ("similar_n", 1),
             ("batch_size", 1),
             ("workers", 1),
@@ -171,12 +194,26 @@ def _validate(params: dict[str, Any]) -> None:
     ]
     problems += [
         f"{key} must be between 0 and 1"
-        for key in ("popularity_blend", "similarity_content_weight")
+        for key in ("popularity_blend", "similarity_content_weight", "vote_exponent")
         if not 0 <= params[key] <= 1
     ]
+    if params["ease_l2"] <= 0:
+        problems.append("ease_l2 must be > 0")
+    if params["svd_weight"] + params["ease_weight"] + params["knn_weight"] <= 0:
+        problems.append("svd_weight, ease_weight and knn_weight must not all be 0")
     problems += [f"field_weights.{f} must be >= 0" for f, w in params["field_weights"].items() if w < 0]
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``yes``/``1`` or ``false``/``no``/``0`` (for the command line)."""
+    value = str(text).strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
 
 
 def parse_field_weights(text: str) -> dict[str, float]:
@@ -204,7 +241,7 @@ class Inputs:
     strength: sp.csr_matrix
     purchased: sp.csr_matrix
     user_segment: np.ndarray
-    segments: pd.DataFrame  # one row per segment code: primary_usage, gender, age_band, usage_code
+    segments: pd.DataFrame  # one row per segment code: primary_usage, gender, age_band and their *_code
     shoe_fields: dict[str, list]
     reference_date: Any
 
@@ -250,6 +287,8 @@ def read_inputs(db: Database) -> Inputs:
     segments["usage_code"] = (
         segments["primary_usage"].map({u: i for i, u in enumerate(usages)}).astype(np.int64)
     )
+    segments["gender_code"] = segments["gender"].map({g: i for i, g in enumerate(genders)}).astype(np.int64)
+    segments["age_band_code"] = segments["age_band"].map({b: i for i, b in enumerate(bands)}).astype(np.int64)
     user_segment = grid.get_indexer(pd.MultiIndex.from_frame(users[["primary_usage", "gender", "age_band"]]))
     if (user_segment < 0).any():
         raise ValueError("a user's segment is missing from the segment grid (age band not in age_bands?)")
@@ -348,6 +387,7 @@ def recommendation_batches(
     """
     n_users = inputs.strength.shape[0]
     size, workers = params["batch_size"], params["workers"]
+    excluded = exclusions(inputs, params)
 
     def job(start: int) -> tuple[int, pd.DataFrame]:
         stop = min(start + size, n_users)
@@ -356,7 +396,7 @@ def recommendation_batches(
             inputs.strength[start:stop],
             inputs.user_segment[start:stop],
             params["top_n"],
-            exclude=inputs.purchased[start:stop],
+            exclude=excluded[start:stop],
         )
         return stop - start, recommendation_frame(run_id, inputs.user_ids[start:stop], inputs.shoe_ids, recs)
 
@@ -521,8 +561,28 @@ def fit_model(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
         prior_k=params["prior_k"],
         popularity_blend=params["popularity_blend"],
         segment_prior_users=params["segment_prior_users"],
+        segment_features=segment_features(inputs),
+        feature_prior_users=params["feature_prior_users"],
+        vote_exponent=params["vote_exponent"],
+        svd_weight=params["svd_weight"],
+        ease_weight=params["ease_weight"],
+        knn_weight=params["knn_weight"],
+        ease_l2=params["ease_l2"],
+        knn_neighbours=params["knn_neighbours"],
         random_state=params["seed"],
     )
+
+
+def segment_features(inputs: Inputs) -> np.ndarray:
+    """Codes of each segment's usage, gender and age band: (n_segments, 3), the additive prior's levels."""
+    return inputs.segments[["usage_code", "gender_code", "age_band_code"]].to_numpy(np.int64)
+
+
+def exclusions(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:
+    """What may not be recommended: bought shoes, or every shoe interacted with (``exclude_seen``)."""
+    if params["exclude_seen"]:
+        return inputs.strength
+    return inputs.purchased
 
 
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
@@ -627,6 +687,14 @@ def build_parser():
                 default=None,
                 metavar="F=W,...",
                 help=f"{PARAM_HELP[key]} (default: {shown})",
+            )
+        elif isinstance(default, bool):
+            parser.add_argument(
+                flag,
+                type=parse_bool,
+                default=None,
+                metavar="BOOL",
+                help=f"{PARAM_HELP[key]} (default: {str(default).lower()})",
             )
         else:
             parser.add_argument(
