@@ -60,17 +60,22 @@ def set_reference_date(db: Database, value: str, data_dir: Path) -> dt.date | No
     return db.scalar("select reference_date from settings")
 
 
-def warn_if_data_is_stale(db: Database) -> dt.date | None:
+def warn_if_data_is_stale(db: Database) -> dt.date:
     """Log the reference date in force, and warn when the newest interaction is far older; returns it."""
-    reference_date, is_today = db.query("select reference_date, is_reference_date_today from current_settings")[0]
+    [(reference_date, is_today)] = db.query(
+        "select reference_date, is_reference_date_today from current_settings"
+    )
     newest = db.scalar("select cast(max(occurred_at) as date) from interactions")
     log.info("reference date in force: %s%s", reference_date, " (today)" if is_today else "")
     if newest is not None and (reference_date - newest).days > STALE_DATA_DAYS:
         log.warning(
-            "the newest interaction (%s) is %d days older than the reference date (%s): care and end-of-life"
-            " statuses are computed as of the reference date; to view the data as of its last day, build with"
-            " --reference-date %s",
-            newest, (reference_date - newest).days, reference_date, newest,
+            "the newest interaction (%s) is %d days older than the reference date (%s): care and"
+            " end-of-life statuses are computed as of the reference date; to view the data as of its"
+            " last day, build with --reference-date %s",
+            newest,
+            (reference_date - newest).days,
+            reference_date,
+            newest,
         )
     return reference_date
 

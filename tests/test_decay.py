@@ -40,8 +40,8 @@ def shift_back(source: Path, target: Path, shift: dt.timedelta) -> Path:
 
 def last_day(data_dir: Path) -> str:
     """The UTC date of the newest interaction in ``data_dir``, as YYYY-MM-DD."""
-    stamps = pd.to_datetime(pd.read_csv(data_dir / "interactions.csv")["timestamp"], utc=True, format="ISO8601")
-    return stamps.max().date().isoformat()
+    stamps = pd.read_csv(data_dir / "interactions.csv")["timestamp"]
+    return pd.to_datetime(stamps, utc=True, format="ISO8601").max().date().isoformat()
 
 
 def strengths(db: Database) -> pd.Series:
@@ -53,7 +53,8 @@ def strengths(db: Database) -> pd.Series:
 def top_lists(db: Database) -> dict[int, list[int]]:
     """Each customer's top-``TOP_K`` shoes, in rank order."""
     frame = db.query_df(
-        f"select user_id, rank, shoe_id from user_recommendations where rank <= {TOP_K} order by user_id, rank"
+        "select user_id, rank, shoe_id from user_recommendations"
+        f" where rank <= {TOP_K} order by user_id, rank"
     )
     return {int(user): group["shoe_id"].astype(int).tolist() for user, group in frame.groupby("user_id")}
 
