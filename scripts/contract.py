@@ -88,7 +88,7 @@ USERS = FileContract(
     "users",
     (
         Column("user_id", "id", "bigint"),
-        Column("age", "integer", "integer", required=False, low=10, high=110),
+        Column("age", "integer", "integer", required=False, low=0, high=120),
         Column("gender", "text", "text", required=False),
         Column("primary_usage", "text", "text"),
     ),

@@ -45,11 +45,11 @@ insert into wear_factors (primary_usage, wear_factor) values
 on conflict (primary_usage) do nothing;
 
 insert into age_bands (age_band, min_age, max_age) values
-    ('under 18', 10, 17),
+    ('under 18', 0, 17),
     ('18-24', 18, 24),
     ('25-34', 25, 34),
     ('35-44', 35, 44),
     ('45-54', 45, 54),
     ('55-64', 55, 64),
-    ('65+', 65, 110)
+    ('65+', 65, 120)
 on conflict (age_band) do nothing;

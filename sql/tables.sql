@@ -70,13 +70,13 @@ comment on column age_bands.max_age is 'Oldest age in the band (inclusive).';
 
 create table if not exists users (
     user_id bigint primary key,
-    age integer check (age between 10 and 110),
+    age integer check (age between 0 and 120),
     gender text check (gender <> ''),
     primary_usage text not null check (primary_usage <> '')
 );
 comment on table users is 'Customers, from users.csv.';
 comment on column users.user_id is 'The retailer''s customer id.';
-comment on column users.age is 'Age in years (10..110), null when unknown.';
+comment on column users.age is 'Age in years (0..120), null when unknown.';
 comment on column users.gender is 'Open vocabulary, null when unknown.';
 comment on column users.primary_usage is 'What the customer mostly wears shoes for (running, walking, casual, ...); open vocabulary.';
 

@@ -241,7 +241,7 @@ def write_folder(folder):
 
 
 users_rows = st.lists(
-    st.tuples(st.integers(1, 10**12), st.none() | st.integers(10, 110), st.none() | filled_text, filled_text),
+    st.tuples(st.integers(1, 10**12), st.none() | st.integers(0, 120), st.none() | filled_text, filled_text),
     min_size=1,
     max_size=5,
     unique_by=lambda row: row[0],

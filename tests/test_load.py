@@ -96,6 +96,23 @@ def test_loads_valid_files_into_empty_database(db, tmp_path):
     ) == [(summary.load_id, False, 8, 8, 0)]
 
 
+def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_path):
+    from scripts.contract import USERS as USERS_CONTRACT
+    from scripts.schema import create_schema
+
+    create_schema(db)
+    load(db, write(tmp_path, users_csv=USERS + "4,0,,casual\n5,7,female,running\n6,120,male,walking\n"))
+    assert rows(db, "select user_id, age, age_band from user_segments where user_id > 3 order by user_id") == [
+        (4, 0, "under 18"),
+        (5, 7, "under 18"),
+        (6, 120, "65+"),
+    ]
+    # every age the contract allows falls in exactly one seeded band
+    age = USERS_CONTRACT["age"]
+    bands = rows(db, "select min_age, max_age from age_bands")
+    assert all(sum(low <= years <= high for low, high in bands) == 1 for years in range(age.low, age.high + 1))
+
+
 def test_loading_the_same_files_again_changes_nothing(db, tmp_path):
     folder = write(tmp_path)
     load(db, folder)
@@ -272,12 +289,14 @@ CELLS = [
     (U, "user_id", "1_000", None, "is not an integer"),
     (U, "user_id", "\uff11\uff12", None, "is not an integer"),  # full-width digits
     (U, "age", "", None, None),
-    (U, "age", "10", 10, None),
-    (U, "age", "110", 110, None),
-    (U, "age", "111", None, "is out of range (10..110)"),
+    (U, "age", "0", 0, None),
+    (U, "age", "7", 7, None),
+    (U, "age", "120", 120, None),
+    (U, "age", "-1", None, "is out of range (0..120)"),
+    (U, "age", "121", None, "is out of range (0..120)"),
     (U, "age", "30.5", None, "is not an integer"),
     (U, "age", "NaN", None, "is not an integer"),
-    (U, "age", "99999999999999999999999", None, "is out of range (10..110)"),
+    (U, "age", "99999999999999999999999", None, "is out of range (0..120)"),
     (U, "gender", "   ", None, None),
     (U, "gender", " f ", " f ", None),
     (U, "primary_usage", "   ", None, "is empty; a value is required"),
@@ -358,7 +377,7 @@ FUTURE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
 INVALID = [
     # (id, file, row appended to the base file (bytes or text), expected message)
     ("age type", U, "4,abc,,running", "users.csv:5:2: age: 'abc' is not an integer"),
-    ("age range", U, "4,9,,running", "users.csv:5:2: age: '9' is out of range (10..110)"),
+    ("age range", U, "4,121,,running", "users.csv:5:2: age: '121' is out of range (0..120)"),
     (
         "id overflow",
         U,
@@ -506,7 +525,7 @@ def test_a_refused_load_into_an_empty_database_creates_nothing(db, tmp_path):
     before = dump(db)
     assert before == {"<views>": []}
     with pytest.raises(LoadError):
-        load(db, write(tmp_path, users_csv=USERS + "4,9,,running\n"))
+        load(db, write(tmp_path, users_csv=USERS + "4,121,,running\n"))
     assert dump(db) == before
 
 
@@ -515,18 +534,19 @@ def test_rows_depending_on_a_refused_row_are_reported(db, tmp_path):
     with pytest.raises(LoadError) as refused:
         load(db, write(tmp_path, users_csv=users))
     assert [str(problem) for problem in refused.value.problems] == [
-        "users.csv:3:2: age: '200' is out of range (10..110)",
+        "users.csv:3:2: age: '200' is out of range (0..120)",
         "interactions.csv:4:1: user_id: '2' refers to a rejected row of users.csv (line 3)",
     ]
 
 
 def test_the_report_shows_50_problems_then_a_count(db, tmp_path):
-    users = USERS + "".join(f"{4 + i},{i % 5},,running\n" for i in range(60))  # ages 0..4: all refused
+    # ages 121..125: all refused
+    users = USERS + "".join(f"{4 + i},{121 + i % 5},,running\n" for i in range(60))
     with pytest.raises(LoadError) as refused:
         load(db, write(tmp_path, users_csv=users))
     lines = str(refused.value).splitlines()
     assert lines[0] == f"60 problems in {tmp_path}; nothing was loaded:"
-    assert lines[1] == "users.csv:5:2: age: '0' is out of range (10..110)"
+    assert lines[1] == "users.csv:5:2: age: '121' is out of range (0..120)"
     assert len(lines) == 1 + 50 + 1 and lines[-1] == "... and 10 more"
     assert refused.value.count == 60 and len(refused.value.problems) == 60
 
@@ -555,7 +575,7 @@ def test_line_numbers_count_physical_lines_across_chunks(db, tmp_path):
 def test_skip_invalid_loads_the_valid_rows_and_keeps_the_rejects(db, tmp_path):
     load(db, write(tmp_path / "base"))
     users = (
-        USERS + b"4,30,caf\xe9,running\n".decode("utf-8", "surrogateescape") + "5,9,,running\n6,,,hiking\n"
+        USERS + b"4,30,caf\xe9,running\n".decode("utf-8", "surrogateescape") + "5,-1,,running\n6,,,hiking\n"
     )
     interactions = INTERACTIONS + (
         "5,10,view,2024-03-05T10:00:00Z\n"  # line 5: user 5 is refused
@@ -594,7 +614,7 @@ def test_skip_invalid_loads_the_valid_rows_and_keeps_the_rejects(db, tmp_path):
         " where load_id = 2 order by file_name desc, line_number, column_name",
     ) == [
         ("users.csv", 5, "gender", "caf\\xe9", "is not valid UTF-8"),
-        ("users.csv", 6, "age", "9", "is out of range (10..110)"),
+        ("users.csv", 6, "age", "-1", "is out of range (0..120)"),
         ("interactions.csv", 5, "user_id", "5", "refers to a rejected row of users.csv (line 6)"),
         ("interactions.csv", 8, "timestamp", "2024-13-05", "is not a valid ISO 8601 timestamp"),
         ("interactions.csv", 9, "shoe_id", "99", "is neither in shoes.csv nor in the database"),
