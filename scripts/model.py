@@ -755,6 +755,7 @@ def fit(
     segment_features: np.ndarray | None = None,
     feature_prior_users: float = 5.0,
     vote_exponent: float = 1.0,
+    votes: sp.spmatrix | None = None,
     random_state: int | None = None,
 ) -> HybridModel:
     """Fit the hybrid: CF (PureSVD, EASE, item-kNN), content vectors, segment cold-start scores.
@@ -785,6 +786,8 @@ def fit(
         See :func:`ease_weights`.
     knn_neighbours
         See :func:`item_knn_weights`.
+    votes : sparse matrix of shape (n_users, n_shoes), optional
+        What popularity counts (default: R itself), e.g. only wishlists and purchases.
 
     Returns
     -------
@@ -808,7 +811,7 @@ def fit(
     content = sp.csr_matrix(X, dtype=np.float32)
     # cold start: segment popularity shrunk towards coarser levels, plus its content
     popularity = segment_popularity(
-        R,
+        R if votes is None else sp.csr_matrix(votes, dtype=np.float32),
         user_segment,
         segment_usage,
         segment_prior_users,

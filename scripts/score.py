@@ -55,10 +55,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "cf_k": 5.0,
     "prior_k": 10.0,
     "field_weights": {"brand": 1.0, "type": 2.0, "material": 1.0, "color": 0.5, "name": 0.5},
-    "popularity_blend": 0.5,
-    "segment_prior_users": 20.0,
-    "feature_prior_users": 5.0,
+    "popularity_blend": 0.75,
+    "segment_prior_users": 30.0,
+    "feature_prior_users": 30.0,
     "vote_exponent": 1.0,
+    "popularity_votes": "strength",
     "svd_weight": 1.0,
     "ease_weight": 1.0,
     "knn_weight": 0.0,
@@ -84,6 +85,7 @@ PARAM_HELP = {
     "segment_prior_users": "a segment's popularity is shrunk towards its usage, gender and age by this many pseudo-users",
     "feature_prior_users": "each usage, gender and age band's popularity is shrunk towards everyone's by this many pseudo-users",
     "vote_exponent": "popularity votes: a user's strengths / (their total)^e; 1 = one vote per user, 0 = every interaction counts",
+    "popularity_votes": "what popularity counts: strength (every interaction, weighted and decayed) or positive (wishlists and purchases, 1 each)",
     "svd_weight": "CF blend: weight of PureSVD (r Q Q^T)",
     "ease_weight": "CF blend: weight of EASE (closed-form item-item regression; 0 skips it)",
     "knn_weight": "CF blend: weight of item-kNN (cosine, knn_neighbours per shoe; 0 skips it)",
@@ -98,6 +100,7 @@ PARAM_HELP = {
     "keep_runs": "complete runs kept (with their rows); older ones are deleted on publication",
 }
 
+POPULARITY_VOTES = ("strength", "positive")
 SHOE_FIELDS = ("brand", "type", "material", "color", "name")
 UNKNOWN = "unknown"
 
@@ -197,6 +200,8 @@ def _validate(params: dict[str, Any]) -> None:
         for key in ("popularity_blend", "similarity_content_weight", "vote_exponent")
         if not 0 <= params[key] <= 1
     ]
+    if params["popularity_votes"] not in POPULARITY_VOTES:
+        problems.append(f"popularity_votes must be one of {', '.join(POPULARITY_VOTES)}")
     if params["ease_l2"] <= 0:
         problems.append("ease_l2 must be > 0")
     if params["svd_weight"] + params["ease_weight"] + params["knn_weight"] <= 0:
@@ -240,6 +245,7 @@ class Inputs:
     shoe_ids: np.ndarray
     strength: sp.csr_matrix
     purchased: sp.csr_matrix
+    wishlisted: sp.csr_matrix
     user_segment: np.ndarray
     segments: pd.DataFrame  # one row per segment code: primary_usage, gender, age_band and their *_code
     shoe_fields: dict[str, list]
@@ -251,8 +257,8 @@ def read_inputs(db: Database) -> Inputs:
     users = db.query_df("select user_id, primary_usage, gender, age_band from user_segments order by user_id")
     shoes = db.query_df(f"select shoe_id, {', '.join(SHOE_FIELDS)} from shoes order by shoe_id")
     matrix = db.query_df(
-        "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased"
-        " from interaction_matrix"
+        "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased,"
+        " wishlist_count > 0 as is_wishlisted from interaction_matrix"
     )
     bands = [band for (band,) in db.query("select age_band from age_bands order by min_age, age_band")]
     reference_date = db.scalar("select reference_date from current_settings")
@@ -277,6 +283,10 @@ def read_inputs(db: Database) -> Inputs:
     purchased = sp.csr_matrix(
         (np.ones(int(bought.sum()), np.float32), (rows[bought], cols[bought])), shape=shape
     )
+    wished = matrix["is_wishlisted"].to_numpy(bool)[known]
+    wishlisted = sp.csr_matrix(
+        (np.ones(int(wished.sum()), np.float32), (rows[wished], cols[wished])), shape=shape
+    )
 
     # the full segment grid: every usage x gender (+ unknown) x age band (+ unknown)
     usages = sorted(users["primary_usage"].unique())
@@ -298,6 +308,7 @@ def read_inputs(db: Database) -> Inputs:
         shoe_ids=shoe_ids,
         strength=R,
         purchased=purchased,
+        wishlisted=wishlisted,
         user_segment=user_segment.astype(np.int64),
         segments=segments,
         shoe_fields={field: shoes[field].tolist() for field in SHOE_FIELDS},
@@ -564,6 +575,7 @@ def fit_model(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
         segment_features=segment_features(inputs),
         feature_prior_users=params["feature_prior_users"],
         vote_exponent=params["vote_exponent"],
+        votes=popularity_votes(inputs, params),
         svd_weight=params["svd_weight"],
         ease_weight=params["ease_weight"],
         knn_weight=params["knn_weight"],
@@ -576,6 +588,15 @@ def fit_model(inputs: Inputs, params: dict[str, Any]) -> model.HybridModel:
 def segment_features(inputs: Inputs) -> np.ndarray:
     """Codes of each segment's usage, gender and age band: (n_segments, 3), the additive prior's levels."""
     return inputs.segments[["usage_code", "gender_code", "age_band_code"]].to_numpy(np.int64)
+
+
+def popularity_votes(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:
+    """What segment popularity counts: the strengths, or 1 per wishlisted or purchased shoe."""
+    if params["popularity_votes"] == "strength":
+        return inputs.strength
+    positive = sp.csr_matrix(inputs.purchased + inputs.wishlisted)
+    positive.data[:] = 1
+    return positive
 
 
 def exclusions(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:

@@ -236,11 +236,19 @@ create table if not exists evaluation_runs (
     n_train_interactions bigint not null,
     n_test_interactions bigint not null
 );
+-- added after the first release: databases built before get them here
+alter table evaluation_runs add column if not exists protocol text;
+alter table evaluation_runs add column if not exists cold_share double precision;
+alter table evaluation_runs add column if not exists n_validation_warm_users bigint;
+alter table evaluation_runs add column if not exists n_validation_cold_users bigint;
 comment on table evaluation_runs is 'One row per offline evaluation: the time split and the parameters evaluated.';
 comment on column evaluation_runs.cutoff_date is 'Last day of training; the test period starts the day after.';
 comment on column evaluation_runs.relevant_types is 'Interaction types that count as relevant in the test period, comma-separated.';
 comment on column evaluation_runs.parameters is 'The hybrid''s parameters evaluated (after tuning), as JSON.';
-comment on column evaluation_runs.tuning is 'Every setting tried on the validation cut with its NDCG, as JSON.';
+comment on column evaluation_runs.tuning is 'Every setting tried on the validation split with its NDCG, as JSON.';
+comment on column evaluation_runs.protocol is 'user: each customer''s last events held out and a share of customers held out entirely; time: one global cut-off.';
+comment on column evaluation_runs.n_validation_warm_users is 'Warm customers the tuning was measured on (fewer than 200: the defaults were kept).';
+comment on column evaluation_runs.n_validation_cold_users is 'Customers the cold-start tuning held out as new (fewer than 200: the defaults were kept).';
 
 create table if not exists evaluations (
     evaluation_id bigint not null references evaluation_runs (evaluation_id),
@@ -252,8 +260,12 @@ create table if not exists evaluations (
     n_users bigint not null,
     primary key (evaluation_id, model, user_group, k, metric)
 );
+alter table evaluations add column if not exists ci_low double precision;
+alter table evaluations add column if not exists ci_high double precision;
 comment on table evaluations is 'One row per evaluation x model x user group x k x metric.';
-comment on column evaluations.model is 'popularity, segment_popularity, cf, content or hybrid.';
+comment on column evaluations.model is 'popularity, segment_popularity, svd, ease, knn, cf, content, hybrid, or a peer (peer_*).';
+comment on column evaluations.ci_low is '95% bootstrap interval of the mean over customers: lower end (null for coverage).';
+comment on column evaluations.ci_high is '95% bootstrap interval of the mean over customers: upper end.';
 comment on column evaluations.user_group is 'warm (had training interactions), cold (had none) or all.';
 comment on column evaluations.value is 'The metric''s mean over the group''s users (coverage and cold_item_share: over their lists); null when undefined.';
 

@@ -1,5 +1,5 @@
 -- one row per (model, user_group, k, metric) of the latest offline evaluation (evaluation_runs),
--- with its split: how good each model is, for warm and cold users.
+-- with its split: how good each model is, for warm and cold users, with a 95% bootstrap interval.
 
 create view model_evaluations as
 
@@ -9,13 +9,14 @@ with latest_run as (
         finished_at,
         cutoff_date,
         relevant_types,
+        protocol,
         parameters
     from evaluation_runs
     where evaluation_id = (select max(evaluation_id) from evaluation_runs)
 ),
 
 results as (
-    select evaluation_id, model, user_group, k, metric, value, n_users from evaluations
+    select evaluation_id, model, user_group, k, metric, value, ci_low, ci_high, n_users from evaluations
 )
 
 select
@@ -28,7 +29,10 @@ select
     results.k,
     results.metric,
     results.value,
+    results.ci_low,
+    results.ci_high,
     results.n_users,
+    latest_run.protocol,
     latest_run.parameters
 from results
 inner join latest_run
@@ -38,3 +42,5 @@ comment on view model_evaluations is 'The latest offline evaluation: one row per
 comment on column model_evaluations.cutoff_date is 'Last training day of the time split.';
 comment on column model_evaluations.user_group is 'warm (had training interactions), cold (had none) or all.';
 comment on column model_evaluations.value is 'Mean over the group''s users at k (null when undefined).';
+comment on column model_evaluations.ci_low is '95% bootstrap interval of the mean over the group''s customers: lower end (null for coverage).';
+comment on column model_evaluations.protocol is 'user (per-customer hold-out plus cold customers) or time (one global cut-off).';
