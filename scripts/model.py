@@ -856,6 +856,9 @@ class Recommendations:
         w_u of the blend.
     reason : ndarray (n_users, n), int32
         Shoe index from the user's history that most explains the pick; -1 = their segment.
+    popularity_share : ndarray (n_users, n), float32
+        Share of the score that comes from the segment prior, ``(1 - w) p prior / score`` in
+        [0, 1] (1 for users without history): what "popular with customers like you" means.
     """
 
     index: np.ndarray
@@ -864,6 +867,7 @@ class Recommendations:
     content: np.ndarray
     cf_weight: np.ndarray
     reason: np.ndarray
+    popularity_share: np.ndarray | None = None
 
 
 def recommend(
@@ -930,7 +934,8 @@ def recommend(
     cf_part = (np.take_along_axis(cf, safe, axis=1) - cf_low[:, None]) * cf_scale[:, None]
     cf_part[cold] = np.nan
     own_content = (np.take_along_axis(content, safe, axis=1) - content_low[:, None]) * content_scale[:, None]
-    content_part = (1 - p)[:, None] * own_content + p[:, None] * np.take_along_axis(prior, safe, axis=1)
+    prior_part = np.take_along_axis(prior, safe, axis=1)
+    content_part = (1 - p)[:, None] * own_content + p[:, None] * prior_part
     value -= (a * cf_low + (1 - weight) * (1 - p) * content_scale * content_low)[:, None]
     # explain: the history shoe contributing most to each pick
     content_coef = b / np.where(profile_norm > 0, profile_norm, 1)
@@ -942,7 +947,15 @@ def recommend(
         content=content_part,
         cf_weight=weight,
         reason=reason,
+        popularity_share=_share(c[:, None] * prior_part, value),
     )
+
+
+def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """part / total in [0, 1] (0 where the total is not positive)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total > 0, part / np.where(total > 0, total, 1), 0)
+    return np.clip(np.nan_to_num(share), 0, 1).astype(np.float32)
 
 
 @dataclass(frozen=True)

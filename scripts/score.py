@@ -345,6 +345,7 @@ def recommendation_frame(
             "cf_score": _round(recs.cf[valid]),  # NaN (-> null) for users without history
             "content_score": _round(recs.content[valid]),
             "cf_weight": _round(recs.cf_weight[user_pos]),
+            "popularity_share": _round(recs.popularity_share[valid]),
             "reason_shoe_id": reason_shoe_id,
         }
     )

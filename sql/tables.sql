@@ -187,11 +187,14 @@ create table if not exists recommendations (
     reason_shoe_id bigint
 );
 {{ score_table_key('recommendations', 'run_id, user_id, rank') }}
+-- added after the first release: databases built before get it here
+alter table recommendations add column if not exists popularity_share double precision;
 comment on table recommendations is 'Top-N shoes per user and scoring run.';
 comment on column recommendations.score is 'Hybrid score: cf_weight * cf_score + (1 - cf_weight) * content_score, both on a 0..1 per-user scale.';
-comment on column recommendations.cf_score is 'Collaborative (truncated SVD) part, scaled 0..1 per user; null for a user with no history (no CF part).';
+comment on column recommendations.cf_score is 'Collaborative (PureSVD, EASE, item-kNN blend) part, scaled 0..1 per user; null for a user with no history (no CF part).';
 comment on column recommendations.content_score is 'Content (TF-IDF) part, scaled 0..1 per user; for a user with no history, segment popularity and content.';
 comment on column recommendations.cf_weight is 'Share of the blend given to behaviour for this user: n / (n + k), n = the shoes they interacted with.';
+comment on column recommendations.popularity_share is 'Share of the score that comes from the segment''s popularity (1 for a user with no history), 0..1.';
 comment on column recommendations.reason_shoe_id is 'The shoe in the user''s history that most explains this one; null when it comes from their segment.';
 
 create table if not exists shoe_similarities (
