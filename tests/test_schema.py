@@ -33,7 +33,7 @@ def test_settings_and_weights_are_editable_and_survive_rebuild(db):
 @pytest.mark.parametrize(
     "statement",
     [
-        "insert into users (user_id, age, gender, primary_usage) values (1, 9, null, 'running')",
+        "insert into users (user_id, age, gender, primary_usage) values (1, 121, null, 'running')",
         "insert into users (user_id, age, gender, primary_usage) values (1, 30, null, '')",
         "insert into users (user_id, age, gender, primary_usage) values (1, 30, null, null)",
         "insert into shoes values (1, 'A', 'B', 'running', 'mesh', 'red', -1, null, 100)",

@@ -27,7 +27,8 @@ KEYS = {
     "segment_recommendations": "run_id, primary_usage, gender, age_band, rank",
 }
 SCORE_TABLES = tuple(KEYS)
-PARAMS = {"top_n": 3, "factors": 2, "similar_n": 2, "batch_size": 4}
+# twelve users: small shrinkage, so that a segment of a few customers still shows its own taste
+PARAMS = {"top_n": 3, "factors": 2, "similar_n": 2, "batch_size": 4, "segment_prior_users": 2.0, "feature_prior_users": 2.0}
 
 USERS = pd.DataFrame(
     {
