@@ -380,11 +380,19 @@ def recommend_lists(
     return {int(user): [int(i) for i in row if i >= 0] for user, row in zip(users, index, strict=True)}
 
 
-def peer_lists(name: str, inputs: Inputs, users: np.ndarray, k: int, random_state: int) -> dict[int, list[int]]:
+def peer_lists(
+    name: str, inputs: Inputs, users: np.ndarray, k: int, params: Mapping[str, Any]
+) -> dict[int, list[int]]:
     """Top-k of one of :data:`scripts.peers.PEERS`, fitted on the training matrix (as implicit feedback),
-    every shoe of the customer's training history excluded (as these peers are usually run)."""
+    with the hybrid's exclusions (bought shoes, or every shoe of the history with ``exclude_seen``)."""
     top = peers.peer_top_n(
-        name, inputs.strength, users, k, exclude=inputs.strength, random_state=random_state, **PEER_OPTIONS.get(name, {})
+        name,
+        inputs.strength,
+        users,
+        k,
+        exclude=exclusions(inputs, params),
+        random_state=int(params["seed"]),
+        **PEER_OPTIONS.get(name, {}),
     )
     return {int(user): [int(i) for i in row if i >= 0] for user, row in zip(users, top, strict=True)}
 
@@ -465,7 +473,7 @@ def evaluate_split(
     for name in models:
         rows += metric_rows(name, recommend_lists(name, fitted, inputs, users, k_max, params), split, groups, ks)
     for name in peer_names:
-        lists = peer_lists(name, inputs, users, k_max, params["seed"])
+        lists = peer_lists(name, inputs, users, k_max, params)
         # a peer other than popularity has nothing for a customer without history
         peer_groups = groups if name == "popularity" else {"warm": groups["warm"]}
         rows += metric_rows(f"peer_{name}", lists, split, peer_groups, ks)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -242,11 +243,28 @@ def ease_weights(R: sp.spmatrix, l2: float) -> np.ndarray:
     diagonal = np.arange(n_shoes)
     scale = float(gram[diagonal, diagonal].mean()) if n_shoes else 0.0
     gram[diagonal, diagonal] += float(l2) * (scale if scale > 0 else 1.0)
+    # P = G^-1 through a Cholesky factorisation (G is symmetric positive definite), in float32
+    # (4-5x faster than a float64 LU inverse); float64 if float32 cannot factor it
+    precision = _spd_inverse(gram.astype(np.float32))
+    if precision is None:
+        precision = _spd_inverse(gram)
     # closed form: B = I - P diag(1 / diag P), i.e. -P_ij / P_jj off the diagonal
-    precision = np.linalg.inv(gram)
     weights = -precision / np.diag(precision)[None, :]
     weights[diagonal, diagonal] = 0.0
     return weights.astype(np.float32)
+
+
+def _spd_inverse(matrix: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric positive definite matrix (LAPACK potrf + potri); None if not positive definite."""
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (matrix,))
+    factor, info = potrf(matrix, lower=False, clean=False)
+    if info != 0:
+        return None
+    inverse, info = potri(factor, lower=False)
+    if info != 0:
+        return None
+    # potri fills the upper triangle only
+    return np.triu(inverse) + np.triu(inverse, 1).T
 
 
 def item_knn_weights(R: sp.spmatrix, neighbours: int) -> np.ndarray:

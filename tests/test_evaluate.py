@@ -166,7 +166,7 @@ def test_peers_join_the_table(loaded, engine):
     params = {**evaluate.params_from(), "exclude_seen": True}
     fitted = evaluate.fit_model(split.inputs, params)
     ours = evaluate.recommend_lists("popularity", fitted, split.inputs, users, 10, params)
-    theirs = evaluate.peer_lists("popularity", split.inputs, users, 10, 0)
+    theirs = evaluate.peer_lists("popularity", split.inputs, users, 10, params)
     counts = split.inputs.strength.getnnz(axis=0)
     # the same counts in the same order (ties may be broken differently)
     assert {u: [counts[i] for i in shoes] for u, shoes in ours.items()} == {

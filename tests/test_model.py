@@ -369,3 +369,123 @@ def test_segment_prior_leads_a_user_with_little_history():
     # without the prior the same user gets nothing of their segment's taste in their top 1
     without = model.recommend(dataclasses.replace(fitted, prior_k=0.0), R[8], user_segment[8:], 1)
     assert without.index[0, 0] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# EASE, item-kNN and the blended CF operator
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ease_is_the_closed_form_ridge_regression():
+    R = checkerboard()
+    B = model.ease_weights(R, l2=0.5)
+    # by hand: P = (G + lambda I)^-1, B = -P / diag(P), zero diagonal
+    gram = (R.T @ R).toarray().astype(np.float64)
+    lam = 0.5 * gram.diagonal().mean()
+    P = np.linalg.inv(gram + lam * np.eye(len(gram)))
+    expected = -P / P.diagonal()[None, :]
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(B, expected, rtol=1e-4, atol=1e-6)
+    assert not B.diagonal().any()
+    # each shoe is explained by the shoes of its own taste only
+    for j in range(B.shape[1]):
+        others = [i for i in range(B.shape[0]) if taste_of_shoe(i) != taste_of_shoe(j)]
+        assert np.abs(B[others, j]).max() < 1e-6
+
+
+def test_item_knn_keeps_the_nearest_neighbours_by_cosine():
+    R = checkerboard()
+    S = model.item_knn_weights(R, neighbours=2)
+    dense = R.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    cosine = dense.T @ dense / np.outer(norms, norms)
+    np.fill_diagonal(cosine, 0)
+    for j in range(S.shape[1]):
+        kept = np.flatnonzero(S[:, j])
+        assert len(kept) <= 2 + 1  # ties at the cut may keep one more
+        np.testing.assert_allclose(S[kept, j], cosine[kept, j], rtol=1e-5)
+        # the kept neighbours are the most similar ones
+        assert S[kept, j].min() >= np.sort(cosine[:, j])[-2] - 1e-6
+
+
+@pytest.mark.parametrize("weights", [(0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0)])
+def test_every_cf_component_ranks_the_users_taste_first(weights):
+    svd, ease, knn = weights
+    fitted_model = fitted(svd_weight=svd, ease_weight=ease, knn_weight=knn, cf_k=0.0)
+    assert fitted_model.cf_operator is not None
+    R = checkerboard()
+    recs = model.recommend(fitted_model, R, segments_by_taste()[0], 1, exclude=R)
+    for user in range(R.shape[0]):
+        # the one shoe of their taste they have not touched comes first
+        assert taste_of_shoe(recs.index[user, 0]) == user % len(TASTES), user
+
+
+def test_cf_operator_scales_each_component_to_a_unit_range():
+    R = checkerboard()
+    component = np.asarray(model.ease_weights(R, 1.0))
+    operator = model.cf_operator(R, [component, 10 * component], [1.0, 1.0])
+    # a component 10x larger counts the same after scaling: the blend equals the component, rescaled
+    scores = np.asarray(R @ operator)
+    spread = (scores.max(axis=1) - scores.min(axis=1)).mean()
+    np.testing.assert_allclose(spread, 1.0, rtol=1e-5)
+    np.testing.assert_allclose(operator / operator.max(), component / component.max(), rtol=1e-4, atol=1e-6)
+
+
+def test_explanations_use_the_blended_operator_in_the_right_direction():
+    # with an asymmetric operator (EASE), the reason must be argmax_i r_ui C_ij, not C_ji
+    fitted_model = fitted(svd_weight=0.0, ease_weight=1.0, cf_k=0.0)
+    R = checkerboard()
+    recs = model.recommend(fitted_model, R, segments_by_taste()[0], 3)
+    C = fitted_model.cf_operator
+    for user in range(5):
+        history = R[user].indices
+        for j, reason in zip(recs.index[user], recs.reason[user], strict=True):
+            contributions = R[user].data * C[history, j]
+            assert reason == history[int(np.argmax(contributions))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold start: the additive prior and what votes count
+# ---------------------------------------------------------------------------------------------
+
+
+def test_additive_prior_carries_an_attribute_into_an_empty_segment():
+    # two usages x two genders; gender decides taste (women: shoes 0-1, men: shoes 2-3); nobody is in
+    # segment (usage 1, female): its prior must still lean to the women's shoes
+    segments = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])  # (usage, gender) codes per segment
+    user_segment = np.array([0] * 10 + [1] * 10 + [3] * 10)
+    rows, cols = [], []
+    for user, segment in enumerate(user_segment):
+        shoes = (0, 1) if segments[segment, 1] == 0 else (2, 3)
+        rows += [user, user]
+        cols += list(shoes)
+    R = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(user_segment), 4))
+    p = model.segment_popularity(
+        R, user_segment, segments[:, 0], prior_users=5.0, segment_features=segments, feature_prior_users=1.0
+    )
+    assert p[2, :2].sum() > p[2, 2:].sum()  # (usage 1, female), empty: leans female
+    assert p[3, 2:].sum() > p[3, :2].sum()  # (usage 1, male): male taste
+    # infinite shrinkage at both levels is global popularity
+    flat = model.segment_popularity(
+        R, user_segment, segments[:, 0], prior_users=1e12, segment_features=segments, feature_prior_users=1e12
+    )
+    global_votes = np.asarray((R / 2).sum(axis=0)).ravel() / len(user_segment)
+    np.testing.assert_allclose(flat, np.repeat(global_votes[None, :], 4, axis=0), rtol=1e-6)
+
+
+def test_vote_exponent_zero_counts_every_interaction():
+    # user 0 touched three shoes, user 1 one: with e = 0 each interaction is a vote; with e = 1 each user
+    R = sp.csr_matrix(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 1.0]]))
+    one_each = model.segment_popularity(R, np.zeros(2, int), np.zeros(1, int), 0.0, vote_exponent=1.0)
+    counts = model.segment_popularity(R, np.zeros(2, int), np.zeros(1, int), 0.0, vote_exponent=0.0)
+    np.testing.assert_allclose(one_each[0], [1 / 6, 1 / 6, 4 / 6])
+    np.testing.assert_allclose(counts[0], [0.5, 0.5, 1.0])
+
+
+def test_popularity_share_is_all_for_new_users_and_a_share_for_others():
+    fitted_model = fitted(prior_k=3.0, cf_k=3.0)
+    R = checkerboard()
+    R_new = sp.vstack([R[:3], sp.csr_matrix((1, R.shape[1]), dtype=np.float32)]).tocsr()
+    recs = model.recommend(fitted_model, R_new, np.array([0, 1, 2, 0]), 4)
+    assert np.allclose(recs.popularity_share[3], 1.0)
+    assert ((recs.popularity_share[:3] >= 0) & (recs.popularity_share[:3] < 1)).all()
