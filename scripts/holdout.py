@@ -13,8 +13,8 @@ retailer runs it (`scripts.build.build`: load, evaluate and tune on the training
 fresh DuckDB database (a temporary file, or --db). The top 10 of the view user_recommendations per
 customer is then scored against the held-out wishlists and purchases (minus shoes the customer
 bought in the training rows) with NDCG@10 and hit rate@10, for warm and cold customers apart,
-beside peers fitted on the same training rows (binary; every shoe of a customer's training history
-excluded): popularity, PureSVD (32 factors), EASE (lambda 300), ALS (64 factors) and BM25 item-kNN
+beside peers fitted on the same training rows (binary; with the exclusions the build chose for ours:
+the shoes a customer bought, or every shoe of their history when it tuned exclude_seen): popularity, PureSVD (32 factors), EASE (lambda 300), ALS (64 factors) and BM25 item-kNN
 on warm customers, popularity on cold ones. One table is printed: model, group, customers, NDCG@10
 with its 95% bootstrap interval, hit rate@10, and the paired 95% interval of ours minus the model.
 
@@ -24,6 +24,7 @@ The reference date of the build: `last` (default) is the last day (UTC) of the t
 
 from __future__ import annotations
 
+import json
 import datetime as dt
 import logging
 import math
@@ -243,8 +244,9 @@ def peer_lists(
     shoe_ids: np.ndarray,
     customers: Sequence[int],
     random_state: int,
+    exclude: sp.csr_matrix | None = None,
 ) -> dict[int, list[int]]:
-    """Top-k shoe ids of a peer fitted on ``X > 0``, every shoe of a customer's training history excluded."""
+    """Top-k shoe ids of a peer fitted on ``X > 0``; ``exclude`` (default: all of X) is never shown."""
     customers = np.asarray(sorted(customers), dtype=np.int64)
     if customers.size == 0:
         return {}
@@ -253,7 +255,7 @@ def peer_lists(
         X,
         np.searchsorted(user_ids, customers),
         K,
-        exclude=X,
+        exclude=X if exclude is None else exclude,
         random_state=random_state,
         **PEER_OPTIONS[name],
     )
@@ -393,13 +395,18 @@ def run(
     log.info("build done in %.1f s; tuned %s", summary["seconds"], summary["tuned"])
     # the peers on the same training rows
     X, user_ids, shoe_ids = training_matrix(users, shoes, train)
+    # the peers get the exclusions ours had: every shoe of the history, or only the bought ones
+    if json.loads(summary["tuned"].get("exclude_seen", "false")):
+        exclude = X
+    else:
+        exclude, _, _ = training_matrix(users, shoes, train[train["interaction_type"] == "purchase"])
     lists: dict[str, dict[int, list[int]]] = {OURS: ours}
     for name in PEER_OPTIONS:
         if name not in peers.available_peers():
             log.warning("peer %s skipped: the implicit package is not installed", name)
             continue
         customers = groups["warm"] + (groups["cold"] if name in COLD_PEERS else [])
-        lists[name] = peer_lists(name, X, user_ids, shoe_ids, customers, seed)
+        lists[name] = peer_lists(name, X, user_ids, shoe_ids, customers, seed, exclude)
     rows = score_lists(lists, relevant, groups, random_state=seed)
     return {
         "rows": rows,
