@@ -53,3 +53,34 @@ insert into age_bands (age_band, min_age, max_age) values
     ('55-64', 55, 64),
     ('65+', 65, 120)
 on conflict (age_band) do nothing;
+
+insert into message_kinds (kind, purpose, priority) values
+    ('replacement', 'marketing', 1),
+    ('care_reminder', 'marketing', 2)
+on conflict (kind) do nothing;
+
+insert into channels (channel, priority) values
+    ('email', 1),
+    ('sms', 2)
+on conflict (channel) do nothing;
+
+-- the templates are jinja2 for the job, not for this file's renderer: raw
+{% raw -%}
+insert into message_templates (kind, channel, subject_template, body_template) values
+    ('care_reminder', 'email', '{{ title }}',
+        'Your {{ name }} (bought {{ purchased_on }}) {{ "was" if days_overdue > 0 else "is" }} due for care on {{ due_on }}.
+{{ instructions }}
+
+Unsubscribe from care tips: {{ unsubscribe_url }}'),
+    ('care_reminder', 'sms', '{{ title }}',
+        '{{ title }}: your {{ name }}. {{ instructions }} Stop: {{ unsubscribe_url }}'),
+    ('replacement', 'email', '{{ title }}',
+        'You bought your {{ name }} on {{ purchased_on }}. At your usage a pair lasts about {{ personal_lifespan_days }} days, so it {{ "was" if status == "past_end_of_life" else "will be" }} worn out around {{ end_of_life_on }}.
+{% if suggestions %}You might like:
+{% for shoe in suggestions %}- {{ shoe.name }} by {{ shoe.brand }} ({{ shoe.price }})
+{% endfor %}{% endif %}
+Unsubscribe from offers: {{ unsubscribe_url }}'),
+    ('replacement', 'sms', '{{ title }}',
+        '{{ title }}.{% if suggestions %} Try the {{ suggestions[0].name }} ({{ suggestions[0].price }}).{% endif %} Stop: {{ unsubscribe_url }}')
+on conflict (kind, channel) do nothing;
+{%- endraw %}

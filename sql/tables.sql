@@ -25,7 +25,15 @@ create table if not exists settings (
         check (replacement_window_share > 0 and replacement_window_share <= 1),
     due_soon_days integer not null check (due_soon_days >= 0),
     replacement_similarity_weight double precision not null default 0.7
-        check (replacement_similarity_weight between 0 and 1)
+        check (replacement_similarity_weight between 0 and 1),
+    message_expiry_days integer not null default 14 check (message_expiry_days >= 0),
+    marketing_cap_per_7_days integer not null default 2 check (marketing_cap_per_7_days >= 0),
+    quiet_hours_start_hour integer not null default 21 check (quiet_hours_start_hour between 0 and 23),
+    quiet_hours_end_hour integer not null default 8 check (quiet_hours_end_hour between 0 and 23),
+    default_time_zone text not null default 'UTC' check (default_time_zone <> ''),
+    max_send_attempts integer not null default 5 check (max_send_attempts >= 1),
+    outcome_window_days integer not null default 30 check (outcome_window_days >= 1),
+    unsubscribe_url text not null default 'https://shop.example.com/unsubscribe'
 );
 comment on table settings is 'Single row of global settings that the views read.';
 comment on column settings.reference_date is 'The date statuses are computed against; null means today (current_date).';
@@ -280,3 +288,123 @@ create table if not exists tuned_parameters (
 );
 comment on table tuned_parameters is 'Model parameters chosen by the last tuning; scripts.score uses them as its defaults (a command-line value still wins).';
 comment on column tuned_parameters.value is 'The value, as JSON.';
+
+------------------------------------------------------------------------------------------------
+-- After-sale messages: consent, templates and the outbox (python -m scripts.notify)
+------------------------------------------------------------------------------------------------
+
+-- settings of the daily job, added after the first release: databases built before get them here
+-- (DuckDB adds no NOT NULL column to an existing table; current_settings falls back to the defaults)
+alter table settings add column if not exists message_expiry_days integer default 14;
+alter table settings add column if not exists marketing_cap_per_7_days integer default 2;
+alter table settings add column if not exists quiet_hours_start_hour integer default 21;
+alter table settings add column if not exists quiet_hours_end_hour integer default 8;
+alter table settings add column if not exists default_time_zone text default 'UTC';
+alter table settings add column if not exists max_send_attempts integer default 5;
+alter table settings add column if not exists outcome_window_days integer default 30;
+alter table settings add column if not exists unsubscribe_url text default 'https://shop.example.com/unsubscribe';
+comment on column settings.message_expiry_days is 'A message not sent within this many days after its due date is dropped (status expired) (14).';
+comment on column settings.marketing_cap_per_7_days is 'At most this many marketing messages per customer in any 7 days, the reference day included (2).';
+comment on column settings.quiet_hours_start_hour is 'Local hour (0..23, customer''s time zone) from which nothing is sent (21).';
+comment on column settings.quiet_hours_end_hour is 'Local hour until which nothing is sent (8); start > end spans midnight, start = end means none.';
+comment on column settings.default_time_zone is 'IANA time zone of a customer whose contacts give none (UTC).';
+comment on column settings.max_send_attempts is 'Attempts (runs) before a failing message stays failed (5).';
+comment on column settings.outcome_window_days is 'Days after a message in which a purchase counts as its outcome (30).';
+comment on column settings.unsubscribe_url is 'Base of the one-click unsubscribe link (RFC 8058); the token is appended as ?token=...';
+
+create table if not exists message_kinds (
+    kind text primary key check (kind <> ''),
+    purpose text not null check (purpose in ('marketing', 'transactional')),
+    priority integer not null
+);
+comment on table message_kinds is 'Lookup: the kinds of after-sale message, their consent purpose and priority (lower goes first on a day).';
+comment on column message_kinds.purpose is 'marketing (needs an opt-in on the channel, counts against the cap) or transactional (needs an address only).';
+comment on column message_kinds.priority is 'Order among a customer''s messages due on one day: 1 (replacement) before 2 (care_reminder).';
+
+create table if not exists channels (
+    channel text primary key check (channel <> ''),
+    priority integer not null
+);
+comment on table channels is 'Lookup: the channels a message can go out on; a customer reachable on several gets the lowest priority.';
+
+create table if not exists message_templates (
+    kind text not null check (kind <> ''),
+    channel text not null check (channel <> ''),
+    subject_template text not null,
+    body_template text not null,
+    updated_at timestamp,
+    primary key (kind, channel)
+);
+comment on table message_templates is 'jinja2 templates per message kind and channel, edited by the retailer; rendered in a sandbox (jinja2.sandbox), as plain text.';
+comment on column message_templates.subject_template is 'Subject (email) or first line; variables: see message_candidates (name, title, due_on, ...), suggestions, unsubscribe_url.';
+comment on column message_templates.body_template is 'Body; the same variables as the subject.';
+
+-- every preference ever received, never updated: the latest row per (user, channel, purpose) is in force
+create table if not exists contact_preferences (
+    user_id bigint not null,
+    channel text not null check (channel <> ''),
+    purpose text not null check (purpose in ('marketing', 'transactional')),
+    address text,
+    is_opted_in boolean not null,
+    time_zone text,
+    updated_at timestamp not null,
+    source text not null,
+    recorded_at timestamp not null,
+    primary key (user_id, channel, purpose, updated_at)
+);
+comment on table contact_preferences is 'History of consent per customer, channel and purpose: rows from contacts.csv and one-click unsubscribes; the latest updated_at wins.';
+comment on column contact_preferences.address is 'Email address, phone number or device token; null when none is known.';
+comment on column contact_preferences.is_opted_in is 'True: the customer agreed to messages of this purpose on this channel.';
+comment on column contact_preferences.time_zone is 'IANA time zone of the customer (quiet hours), null: settings.default_time_zone.';
+comment on column contact_preferences.updated_at is 'When the customer gave or withdrew consent (UTC).';
+comment on column contact_preferences.source is 'contacts.csv or unsubscribe (a one-click unsubscribe token).';
+
+create table if not exists unsubscribe_tokens (
+    token text primary key,
+    user_id bigint not null,
+    channel text not null,
+    purpose text not null,
+    created_at timestamp not null,
+    used_at timestamp
+);
+comment on table unsubscribe_tokens is 'One-click unsubscribe tokens (RFC 8058), one per customer, channel and purpose; using one records an opt-out.';
+
+-- the transactional outbox: one row per message ever decided, keyed by its idempotency key
+create table if not exists notifications (
+    idempotency_key text primary key,
+    user_id bigint not null,
+    kind text not null,
+    purpose text not null,
+    shoe_id bigint,
+    purchased_on date,
+    due_on date not null,
+    channel text,
+    address text,
+    subject text,
+    body text,
+    unsubscribe_token text,
+    status text not null check (status in ('queued', 'sent', 'failed', 'suppressed', 'expired')),
+    reason text,
+    attempts integer not null default 0,
+    queued_on date not null,
+    sent_on date,
+    created_at timestamp not null,
+    updated_at timestamp not null,
+    sent_at timestamp,
+    last_error text
+);
+comment on table notifications is 'The outbox: one row per after-sale message decided by python -m scripts.notify; the idempotency key makes enqueueing twice a no-op.';
+comment on column notifications.idempotency_key is '<kind>:<user_id>:<shoe_id>:<purchased_on>:<due_on>; sent to a webhook as the Idempotency-Key header.';
+comment on column notifications.status is 'queued (to send), sent, failed (last attempt failed; retried until settings.max_send_attempts), suppressed (no consent), expired (not sent in time).';
+comment on column notifications.reason is 'Why a row is suppressed or expired (no_consent, expired); null otherwise.';
+comment on column notifications.queued_on is 'The reference date of the run that decided the row.';
+comment on column notifications.sent_on is 'The reference date of the run that sent it (outcomes count purchases after it).';
+comment on column notifications.last_error is 'The error of the last failed attempt.';
+
+create table if not exists notification_suggestions (
+    idempotency_key text not null,
+    rank integer not null check (rank >= 1),
+    shoe_id bigint not null,
+    primary key (idempotency_key, rank)
+);
+comment on table notification_suggestions is 'The shoes a replacement message suggested, as rendered (for its outcome).';

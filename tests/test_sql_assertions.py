@@ -218,6 +218,39 @@ def build_fixture(db: Database) -> None:
     db.execute("update settings set reference_date = ?", [REFERENCE_DATE])
     for table, frame in fixture_tables().items():
         db.insert_df(table, frame)
+    add_messaging(db)
+
+
+def add_messaging(db: Database) -> None:
+    """Consent for every other customer (email; a few opted out later) and an outbox: messages sent
+    40 and 3 days before the reference date (with suggestions), one queued, one suppressed."""
+    users = [user_id for (user_id,) in db.query("select user_id from users order by user_id")]
+    given, withdrawn = dt.datetime(2023, 1, 1), dt.datetime(2024, 1, 1)
+    preferences = [
+        (user_id, "email", "marketing", f"c{user_id}@example.com", True, "Europe/Berlin", given)
+        for user_id in users[::2]
+    ] + [(user_id, "email", "marketing", f"c{user_id}@example.com", False, None, withdrawn) for user_id in users[:6:2]]
+    frame = pd.DataFrame(
+        preferences, columns=["user_id", "channel", "purpose", "address", "is_opted_in", "time_zone", "updated_at"]
+    )
+    db.insert_df("contact_preferences", frame.assign(source="test", recorded_at=given))
+    rows = []
+    for index, user_id in enumerate(users[1:9]):
+        status = ["sent", "sent", "sent", "sent", "sent", "sent", "queued", "suppressed"][index]
+        day = REFERENCE_DATE - dt.timedelta(days=40 if index < 3 else 3)
+        kind = "replacement" if index % 2 else "care_reminder"
+        rows.append(
+            (f"{kind}:{user_id}:0:2020-01-01:{day}", user_id, kind, "marketing", day, status,
+             "no_consent" if status == "suppressed" else None, day, day if status == "sent" else None,
+             dt.datetime.combine(day, dt.time(9)), dt.datetime.combine(day, dt.time(9)))
+        )  # fmt: skip
+    columns = ["idempotency_key", "user_id", "kind", "purpose", "due_on", "status", "reason", "queued_on",
+               "sent_on", "created_at", "updated_at"]  # fmt: skip
+    db.insert_df("notifications", pd.DataFrame(rows, columns=columns))
+    suggestions = [(key, rank, shoe_id) for key, *_ in rows[1::2] for rank, shoe_id in enumerate((101, 102), 1)]
+    db.insert_df(
+        "notification_suggestions", pd.DataFrame(suggestions, columns=["idempotency_key", "rank", "shoe_id"])
+    )
 
 
 @pytest.fixture(scope="module", params=ENGINES)

@@ -16,10 +16,21 @@ select
     half_life_days,
     replacement_window_share,
     due_soon_days,
-    replacement_similarity_weight
+    replacement_similarity_weight,
+    -- the daily job's settings: added to older databases without NOT NULL, so their defaults here too
+    coalesce(message_expiry_days, 14) as message_expiry_days,
+    coalesce(marketing_cap_per_7_days, 2) as marketing_cap_per_7_days,
+    coalesce(quiet_hours_start_hour, 21) as quiet_hours_start_hour,
+    coalesce(quiet_hours_end_hour, 8) as quiet_hours_end_hour,
+    coalesce(default_time_zone, 'UTC') as default_time_zone,
+    coalesce(max_send_attempts, 5) as max_send_attempts,
+    coalesce(outcome_window_days, 30) as outcome_window_days,
+    coalesce(unsubscribe_url, 'https://shop.example.com/unsubscribe') as unsubscribe_url
 from settings_row;
 
 comment on view current_settings is 'The settings in force (one row), reference_date resolved to today when unset.';
 comment on column current_settings.reference_date is 'Date that statuses are computed against.';
 comment on column current_settings.is_reference_date_today is 'True when settings.reference_date is null, so the date moves with the calendar.';
 comment on column current_settings.replacement_similarity_weight is 'Weight of shoe similarity in a replacement suggestion''s score (the rest: the user''s own score).';
+comment on column current_settings.message_expiry_days is 'A message not sent within this many days after its due date expires (settings, default 14).';
+comment on column current_settings.marketing_cap_per_7_days is 'Marketing messages per customer in any 7 days, at most (settings, default 2).';
