@@ -1080,6 +1080,56 @@ def write_users(path: Path, users: Users) -> None:
             writer.writerow((user_id, "" if age < 0 else age, GENDERS[gender], USAGES[usage]))
 
 
+CONTACTS_HEADER = ("user_id", "channel", "address", "opted_in", "updated_at", "purpose", "time_zone")
+CONTACT_TIME_ZONES = (  # (IANA name or "" for none given, share)
+    ("Europe/Berlin", 0.35), ("Europe/London", 0.2), ("America/New_York", 0.15),
+    ("America/Los_Angeles", 0.1), ("Asia/Tokyo", 0.05), ("", 0.15),
+)  # fmt: skip
+EMAIL_SHARE, EMAIL_OPT_IN, SMS_SHARE, SMS_OPT_IN, WITHDRAWN_SHARE = 0.8, 0.7, 0.15, 0.5, 0.05
+
+
+def write_contacts(path: Path, users: Users, end: int, seed: int) -> int:
+    """contacts.csv: consent per customer and channel, from a random stream of its own.
+
+    ``numpy.random.default_rng([seed, 1])`` draws it, so the three other files are the same with or
+    without it. 80% of customers give an email address (70% of them opt in to marketing), 15% a phone
+    number (50% opt in); 5% of the email opt-ins withdraw later (a second, newer row). Returns the
+    number of rows written.
+    """
+    rng = np.random.default_rng([seed, 1])
+    n = len(users.user_id)
+    zones = [name for name, _ in CONTACT_TIME_ZONES]
+    zone = rng.choice(len(zones), size=n, p=[share for _, share in CONTACT_TIME_ZONES])
+    has_email, email_in = rng.random(n) < EMAIL_SHARE, rng.random(n) < EMAIL_OPT_IN
+    has_sms, sms_in = rng.random(n) < SMS_SHARE, rng.random(n) < SMS_OPT_IN
+    withdrawn = rng.random(n) < WITHDRAWN_SHARE
+    given = users.active_from + (rng.random(n) * (end - users.active_from) * 0.5).astype(np.int64)
+    later = given + (rng.random(n) * (end - given)).astype(np.int64)
+
+    def stamp(second: int) -> str:
+        return dt.datetime.fromtimestamp(int(second), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = 0
+    with _open_csv(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CONTACTS_HEADER)
+        for i, user_id in enumerate(users.user_id.tolist()):
+            if has_email[i]:
+                address = f"customer{user_id}@example.com"
+                opted = "true" if email_in[i] else "false"
+                writer.writerow((user_id, "email", address, opted, stamp(given[i]), "marketing", zones[zone[i]]))
+                rows += 1
+                if email_in[i] and withdrawn[i] and later[i] > given[i]:
+                    writer.writerow((user_id, "email", address, "false", stamp(later[i]), "marketing", ""))
+                    rows += 1
+            if has_sms[i]:
+                phone = f"+4915{user_id:08d}"
+                opted = "true" if sms_in[i] else "false"
+                writer.writerow((user_id, "sms", phone, opted, stamp(given[i]), "marketing", zones[zone[i]]))
+                rows += 1
+    return rows
+
+
 def write_shoes(path: Path, shoes: Catalogue) -> None:
     with _open_csv(path) as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -1200,7 +1250,7 @@ def generate(
     progress: bool = True,
     profile: str = DEFAULT_PROFILE,
 ) -> dict[str, int]:
-    """Write users.csv, shoes.csv and interactions.csv into ``out_dir``; return what was written.
+    """Write users.csv, shoes.csv, interactions.csv (and contacts.csv, consent) into ``out_dir``.
 
     Parameters
     ----------
@@ -1262,10 +1312,11 @@ def generate(
     counts = np.zeros(len(INTERACTION_TYPES), dtype=np.int64)
     active_users = 0
     shoe_seen = np.zeros(shoes, dtype=bool)
-    tmp = {name: out / f".{name}.tmp" for name in ("users.csv", "shoes.csv", "interactions.csv")}
+    tmp = {name: out / f".{name}.tmp" for name in ("users.csv", "shoes.csv", "interactions.csv", "contacts.csv")}
     try:
         write_users(tmp["users.csv"], people)
         write_shoes(tmp["shoes.csv"], catalogue)
+        write_contacts(tmp["contacts.csv"], people, end, seed)
         with (
             open(tmp["interactions.csv"], "wb") as f,
             tqdm(total=users, unit="user", desc="interactions", disable=not progress) as bar,
