@@ -1,9 +1,10 @@
 """The main job: schema, data, views and scores, ready for the dashboard.
 
-    python -m scripts.build [--db ...] [--data-dir data] [--reference-date auto|today|YYYY-MM-DD]
+    python -m scripts.build [--db ...] [--data-dir data] [--reference-date auto|today|YYYY-MM-DD] [--skip-invalid]
 
 Creates the schema (tables, defaults, views), loads the three CSV files of --data-dir (strict: any
-invalid row stops the build and leaves the database as it was), sets the reference date, evaluates
+invalid row stops the build and leaves the database as it was; --skip-invalid loads the valid rows
+and keeps each rejected one in load_rejects), sets the reference date, evaluates
 the model offline on a split in time (tuning its parameters on the training period and storing
 them), and scores with the tuned parameters. Re-running it is safe: loading the same files changes
 nothing, and evaluating and scoring publish new runs.
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
-from scripts.db import ROOT, Database, DatabaseError, describe
+from scripts.db import ROOT, Database, DatabaseError, UsageError, describe
 from scripts.evaluate import evaluate
 from scripts.load import LoadError, load
 from scripts.schema import create_schema
@@ -81,13 +82,25 @@ def warn_if_data_is_stale(db: Database) -> dt.date:
 
 
 def build(
-    db: Database, data_dir: Path, reference_date: str = "auto", do_score: bool = True, do_evaluate: bool = True
+    db: Database,
+    data_dir: Path,
+    reference_date: str = "auto",
+    do_score: bool = True,
+    do_evaluate: bool = True,
+    skip_invalid: bool = False,
 ) -> dict:
     """Run every step of the main job on an open database; returns a summary of each step."""
     started = time.perf_counter()
     summary: dict = {}
     create_schema(db)
-    summary["load"] = load(db, data_dir)
+    summary["load"] = load(db, data_dir, skip_invalid=skip_invalid)
+    log.info("loaded: %s", summary["load"])
+    if summary["load"].rows_rejected:
+        log.warning(
+            "%d rows rejected; see load_rejects where load_id = %d",
+            summary["load"].rows_rejected,
+            summary["load"].load_id,
+        )
     summary["reference_date"] = set_reference_date(db, reference_date, data_dir)
     warn_if_data_is_stale(db)
     if do_score and do_evaluate:
@@ -116,16 +129,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-date", type=parse_reference_date, default="auto", help="auto (default), today, or YYYY-MM-DD")
     parser.add_argument("--no-score", action="store_true", help="stop after loading (no evaluation, no scoring run)")
     parser.add_argument("--no-evaluate", action="store_true", help="score with the stored parameters, skip the evaluation")
+    parser.add_argument(
+        "--skip-invalid", action="store_true",
+        help="load the valid rows and keep each rejected row, with its reason, in load_rejects (default: all or nothing)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
         with Database(args.db) as db:
             summary = build(
-                db, args.data_dir, args.reference_date, do_score=not args.no_score, do_evaluate=not args.no_evaluate
+                db,
+                args.data_dir,
+                args.reference_date,
+                do_score=not args.no_score,
+                do_evaluate=not args.no_evaluate,
+                skip_invalid=args.skip_invalid,
             )
             log.info("build done on %s in %.1f s", describe(db.url), summary["seconds"])
     except LoadError as exc:
         log.error("build stopped: the data did not load, the database is as it was.\n%s", exc)
+        return 2
+    except UsageError as exc:
+        log.error("%s", exc)
         return 2
     except DatabaseError as exc:
         log.error("%s", exc)

@@ -46,9 +46,24 @@ def resolve_url(db: str | None = None) -> str:
     return db or os.environ.get(ENV_DB) or str(DEFAULT_DUCKDB_PATH)
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+ACCEPTED_FORMS = "postgresql://user@host:5432/dbname (any libpq URI) or a DuckDB file path such as data/shoerec.duckdb"
+
+
 def engine_of(url: str) -> str:
-    """``postgres`` for a libpq URI (``postgresql://`` or ``postgres://``), else ``duckdb``."""
-    return POSTGRES if url.startswith(("postgresql://", "postgres://")) else DUCKDB
+    """``postgres`` for a libpq URI (``postgresql://`` or ``postgres://``), else ``duckdb``.
+
+    Raises
+    ------
+    UsageError
+        For any other URI scheme (``mysql://...`` is not a file name).
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return POSTGRES
+    scheme = _SCHEME.match(url)
+    if scheme:
+        raise UsageError(f"--db {describe(url)}: {scheme.group(1)}:// is not supported; use {ACCEPTED_FORMS}")
+    return DUCKDB
 
 
 def describe(url: str) -> str:
@@ -64,6 +79,29 @@ def _identifier(name: str) -> str:
 
 class DatabaseError(RuntimeError):
     """Raised when the database cannot be opened (missing file, server down, lock held)."""
+
+
+class UsageError(DatabaseError):
+    """A mistake the user can fix (wrong --db, a step not run yet): one line, exit code 2."""
+
+
+# what a built database has: the views the steps after the build read
+BUILT_MARKERS = ("current_settings", "interaction_matrix", "user_segments")
+BUILD_HINT = "run python -m scripts.build first (or python -m scripts.schema after a load)"
+
+
+def require_built(db: "Database") -> None:
+    """Raise :class:`UsageError` unless the schema and its views exist (say what is missing and the fix)."""
+    present = {
+        name
+        for (name,) in db.query(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        )
+    }
+    missing = [name for name in BUILT_MARKERS if name not in present]
+    if missing:
+        what = "no schema" if "users" not in present else f"no views ({', '.join(missing)} missing)"
+        raise UsageError(f"the database {describe(db.url)} has {what}: {BUILD_HINT}")
 
 
 class Database:
@@ -112,7 +150,7 @@ class Database:
             path = Path(self.url)
             if self.url != ":memory:":
                 if not path.exists() and (must_exist or read_only):
-                    raise DatabaseError(f"no database at {path}")
+                    raise UsageError(f"no database at {path}: {BUILD_HINT}")
                 path.parent.mkdir(parents=True, exist_ok=True)
             self._con = _open_duckdb(self.url, read_only, lock_wait_seconds)
         self._templates = _environment(self.engine)
@@ -257,6 +295,34 @@ class Database:
             [kind],
         )
         return {name for (name,) in rows}
+
+    # -- locks between processes -----------------------------------------------------------
+    # PostgreSQL: advisory locks keyed by the lock's name and the current schema (steps on one
+    # schema serialise, other schemas never wait). DuckDB needs none: one process at a time holds
+    # the file for writing (a second writer waits for it, see DUCKDB_WRITER_LOCK_WAIT).
+    _LOCK_KEY = "hashtext(?), hashtext(current_schema())"
+
+    def lock_transaction(self, name: str) -> None:
+        """Take the lock ``name`` until the current transaction ends, waiting while another session holds it."""
+        if self.is_postgres:
+            self.execute(f"select pg_advisory_xact_lock({self._LOCK_KEY})", [name])
+
+    @contextmanager
+    def session_lock(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` for the block, across its transactions (released if the process dies)."""
+        if not self.is_postgres:
+            yield
+            return
+        if not self.scalar(f"select pg_try_advisory_lock({self._LOCK_KEY})", [name]):
+            log.info("waiting for %s: another process holds it", name)
+            self.execute(f"select pg_advisory_lock({self._LOCK_KEY})", [name])
+        try:
+            yield
+        finally:
+            try:
+                self.execute(f"select pg_advisory_unlock({self._LOCK_KEY})", [name])
+            except Exception:  # the connection is gone: so is the lock
+                log.debug("could not release %s", name, exc_info=True)
 
 
 def _open_duckdb(url: str, read_only: bool, lock_wait_seconds: float | None) -> Any:

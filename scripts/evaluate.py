@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 from scripts import model, peers
 from scripts.cli import base_parser, setup_logging
-from scripts.db import Database, DatabaseError
+from scripts.db import Database, DatabaseError, UsageError, require_built
 from scripts.metrics import (
     METRICS,
     bootstrap_interval,
@@ -852,13 +852,17 @@ def main(argv: list[str] | None = None) -> int:
     ks = sorted(set(args.ks or []) | {args.k})
     relevant = [part.strip() for part in args.relevant.split(",") if part.strip()]
     try:
-        with Database(args.db) as db:
+        with Database(args.db, must_exist=True) as db:
+            require_built(db)
             result = evaluate(
                 db, ks=ks, test_share=args.test_share, cutoff=args.cutoff, relevant_types=relevant,
                 do_tune=not args.no_tune, store=not args.no_store, protocol=args.protocol,
                 cold_share=args.cold_share, with_peers=args.peers, min_users=args.min_users,
             )
-    except (DatabaseError, ValueError) as exc:
+    except (UsageError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    except DatabaseError as exc:
         log.error("%s", exc)
         return 1
     groups = result["groups"]

@@ -26,11 +26,11 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 
@@ -49,8 +49,8 @@ from scripts.contract import (
     quote,
     storable,
 )
-from scripts.db import ROOT, Database, DatabaseError
-from scripts.schema import create_tables
+from scripts.db import ROOT, Database, DatabaseError, UsageError
+from scripts.schema import SCHEMA_LOCK, create_tables
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ DATA_DIR = ROOT / "data"
 CHUNK_ROWS = 100_000
 REPORTED_PROBLEMS = 50  # printed by the CLI / str(LoadError)
 KEPT_PROBLEMS = 10_000  # carried by LoadError.problems (the count covers all of them)
+REPORTED_WARNINGS = 5  # per file and kind (extra columns): the first few, then how many more
+BLOCK_LINES = 16_384  # lines read from a file at a time (kept until their records are done)
+CHECK_ROWS = 1_000  # records parsed between checks for a multi-line record to read again
 PROGRESS_MIN_BYTES = 1 << 20
 BULK_ROWS = 100_000  # new events from which PostgreSQL builds the keys and indexes after the append
 TABLES = {"users", "shoes", "interactions", "interaction_types", "load_runs", "load_rejects"}
@@ -144,9 +147,14 @@ class LoadError(Exception):
 
 @dataclass
 class FileCounts:
-    """Rows of one file: read = loaded + unchanged + duplicates + rejected."""
+    """Rows of one file: read = loaded + unchanged + duplicates + rejected.
+
+    ``lines`` counts the physical lines after the header: each is the first line of a record read,
+    a blank line, or a line inside a quoted field of a well-formed record (quoted newlines).
+    """
 
     read: int = 0
+    lines: int = 0
     loaded: int = 0  # inserted, or (users, shoes) changed
     unchanged: int = 0  # identical to what the database held
     duplicates: int = 0  # interactions repeated within the file
@@ -245,6 +253,7 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
             problems.append(Problem(name, line, None, None, None, "header is not valid UTF-8 text"))
             continue
         positions: dict[str, int] = {}
+        extra = 0
         for position, column in enumerate(names):
             if column in positions:
                 problems.append(
@@ -253,7 +262,11 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
             elif column in contract.names:
                 positions[column] = position
             else:
-                warnings.append(f"{name}:{line}:{position + 1}: extra column {column!r} is ignored")
+                extra += 1
+                if extra <= REPORTED_WARNINGS:
+                    warnings.append(f"{name}:{line}:{position + 1}: extra column {quote(column)} is ignored")
+        if extra > REPORTED_WARNINGS:
+            warnings.append(f"{name}:{line}: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored")
         for column in contract.names:
             if column not in positions:
                 problems.append(
@@ -265,6 +278,65 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
     return headers, warnings
 
 
+class _Records:
+    """The CSV records of a text stream with their physical line numbers, readable again from any line.
+
+    The lines are read in blocks and kept until :meth:`forget`, so that a line's raw text can be
+    shown and the records read again from it: a record with broken quoting or the wrong number of
+    fields that ran over several lines (an unclosed quote swallows every line up to the next quote,
+    or up to the csv module's field size limit) is refused by its first line alone, and the lines
+    after it are read again as records of their own.
+    """
+
+    def __init__(self, stream, block_lines: int = BLOCK_LINES):
+        self.stream = stream
+        self._block_lines = block_lines
+        self._blocks: deque[tuple[int, list[str]]] = deque()  # (number of the first line, lines)
+        self._lines_read = 0
+        self._source = self._fill()
+        self.restart(1)
+
+    def _fill(self):
+        while block := list(islice(self.stream, self._block_lines)):
+            self._blocks.append((self._lines_read + 1, block))
+            self._lines_read += len(block)
+            yield block
+
+    def restart(self, line: int) -> None:
+        """Read the records again from physical line ``line`` on (1 = the first line of the file)."""
+        kept = [block[max(line - first, 0) :] for first, block in self._blocks if first + len(block) > line]
+        self.offset = line - 1  # physical lines before the reader's first line
+        self.reader = csv.reader(chain(*kept, chain.from_iterable(self._source)), strict=True)
+
+    @property
+    def line_num(self) -> int:
+        """The physical line the last record read ends on."""
+        return self.offset + self.reader.line_num
+
+    @property
+    def lines_read(self) -> int:
+        """Physical lines read from the stream so far."""
+        return self._lines_read
+
+    def line(self, number: int) -> str:
+        """The raw text of physical line ``number``, without its line end (it must not be forgotten)."""
+        for first, block in self._blocks:
+            if first <= number < first + len(block):
+                return block[number - first].rstrip("\r\n")
+        raise LookupError(f"line {number} is no longer kept")
+
+    def forget(self, before: int) -> None:
+        """Drop the blocks that hold only lines before ``before``."""
+        while self._blocks and self._blocks[0][0] + len(self._blocks[0][1]) <= before:
+            self._blocks.popleft()
+
+
+def _first_line_refused(records: _Records, file_name: str, start: int, end: int, reason: str) -> Problem:
+    """A malformed record of lines ``start``..``end``, refused by its first line (the others are read again)."""
+    reason += f"; it ran on to line {end}: this line is refused, the lines after it are read again"
+    return Problem(file_name, start, None, None, storable(records.line(start)), reason)
+
+
 @dataclass
 class _Chunk:
     lines: np.ndarray  # start line of each well-formed record
@@ -273,33 +345,67 @@ class _Chunk:
     records: int  # well-formed + malformed (blank lines are not records)
 
 
-def _chunks(reader, file_name: str, width: int, last_end: int, chunk_rows: int):
-    """Chunks of records with their physical start lines (a record may span several lines)."""
+def _chunks(records: _Records, file_name: str, width: int, last_end: int, chunk_rows: int):
+    """Chunks of records with their physical start lines (a record may span several lines).
+
+    A malformed record (broken quoting, or the wrong number of fields) that spans several lines is
+    refused by its first line, with that line's raw text; the records are read again from the next
+    line, so that every line is loaded or refused on its own.
+    """
     while True:
         rows: list[list[str]] = []
         ends: list[int] = []  # the line each record ends on
-        errors: list[tuple[int, int, str]] = []  # (start line, end line, message)
+        broken: list[Problem] = []  # records refused by their first line (broken quoting, run-on rows)
+        boundary = last_end  # the line the last record (or refused line) ends on
         with _gc_paused():  # a chunk is 100k new lists: the collector would scan them again and again
             while len(rows) < chunk_rows:
+                reader, offset, done = records.reader, records.offset, len(rows)
+                wanted = min(chunk_rows - done, CHECK_ROWS)
+                error = None
                 try:
                     rows.extend(
-                        row
-                        for row in islice(reader, chunk_rows - len(rows))
-                        if not ends.append(reader.line_num)
+                        row for row in islice(reader, wanted) if not ends.append(offset + reader.line_num)
                     )
-                    break
                 except csv.Error as exc:
-                    previous = max(ends[-1] if ends else last_end, errors[-1][1] if errors else last_end)
-                    if reader.line_num <= previous:  # nothing consumed: stop rather than spin
+                    error = exc
+                got = len(rows) - done
+                if got and ends[-1] - boundary != got:  # a record spans several lines: a run-on row?
+                    new_ends = np.array(ends[done:], dtype=np.int64)
+                    new_starts = np.concatenate(([boundary], new_ends[:-1])) + 1
+                    lengths = np.fromiter(map(len, rows[done:]), dtype=np.int64, count=got)
+                    run_on = np.flatnonzero((lengths != width) & (lengths > 0) & (new_ends > new_starts))
+                    if run_on.size:  # refuse its first line, read on from the next (an error after it: again)
+                        i, start = int(run_on[0]), int(new_starts[run_on[0]])
+                        reason = f"row has {lengths[i]} fields; the header has {width}"
+                        broken.append(_first_line_refused(records, file_name, start, int(new_ends[i]), reason))
+                        del rows[done + i :], ends[done + i :]
+                        records.restart(start + 1)
+                        boundary = start
+                        continue
+                if got:
+                    boundary = ends[-1]
+                if error is not None:
+                    start, here = boundary + 1, records.line_num
+                    if here < start:  # nothing consumed: stop rather than spin
                         break
-                    errors.append((previous + 1, reader.line_num, str(exc)))
-        if not rows and not errors:
+                    reason = f"malformed CSV record ({error})"
+                    if here > start:
+                        broken.append(_first_line_refused(records, file_name, start, here, reason))
+                        records.restart(start + 1)
+                    else:
+                        broken.append(Problem(file_name, start, None, None, storable(records.line(start)), reason))
+                    boundary = start
+                    continue
+                if got < wanted:  # the end of the file
+                    break
+        if not rows and not broken:
             return
-        # a record starts on the line after the previous record (or broken record) ends
+        # a record starts on the line after the previous record (or refused line) ends
         row_ends = np.array(ends, dtype=np.int64)
-        boundaries = np.sort(np.array([last_end, *ends, *(end for _, end, _ in errors)], dtype=np.int64))
+        boundaries = np.sort(np.array([last_end, *ends, *(p.line for p in broken)], dtype=np.int64))
         starts = boundaries[np.searchsorted(boundaries, row_ends) - 1] + 1
         last_end = int(boundaries[-1])
+        records.forget(last_end + 1)
 
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         good = lengths == width
@@ -314,10 +420,7 @@ def _chunks(reader, file_name: str, width: int, last_end: int, chunk_rows: int):
             )
             for i in np.flatnonzero(~good & (lengths > 0))  # an empty list is a blank line: skipped
         ]
-        malformed += [
-            Problem(file_name, start, None, None, None, f"malformed CSV record ({message})")
-            for start, _, message in errors
-        ]
+        malformed += broken
         if not good.all():
             rows = [rows[i] for i in np.flatnonzero(good)]
         yield _Chunk(starts[good], rows, malformed, len(rows) + len(malformed))
@@ -687,6 +790,9 @@ def load(
     now = datetime.now(UTC)
     files = {contract.file_name: FileCounts() for contract in CONTRACTS}
     with db.transaction():
+        # one load (or schema build) at a time: concurrent first loads would create the same tables,
+        # and a load's counts must not include rows another load is adding at the same time
+        db.lock_transaction(SCHEMA_LOCK)
         if not db.relations("BASE TABLE") >= TABLES:
             create_tables(db)
         _checkpoint("transaction_started")
@@ -697,7 +803,8 @@ def load(
         for index, contract in enumerate(CONTRACTS):
             header = headers[contract.file_name]
             with _step(f"staging {contract.file_name}"):
-                files[contract.file_name].read = _stage_file(
+                counts = files[contract.file_name]
+                counts.read, counts.lines = _stage_file(
                     db, index, contract, header, categories, now, progress, chunk_rows
                 )
                 db.execute(f"analyze {_stage_name(contract)}")  # temporary tables get no automatic statistics
@@ -732,8 +839,11 @@ def load(
     return summary
 
 
-def _stage_file(db, index, contract, header, categories, now, progress, chunk_rows) -> int:
-    """Stream one file into its staging table (valid rows) and load_stage_rejects; returns records read."""
+def _stage_file(db, index, contract, header, categories, now, progress, chunk_rows) -> tuple[int, int]:
+    """Stream one file into its staging table (valid rows) and load_stage_rejects.
+
+    Returns the records read and the physical lines after the header.
+    """
     size = header.path.stat().st_size
     show = (sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES) if progress is None else progress
     records = 0
@@ -750,9 +860,9 @@ def _stage_file(db, index, contract, header, categories, now, progress, chunk_ro
             file=sys.stderr,
         ) as bar,
     ):
-        reader = csv.reader(stream, strict=True)
-        _read_header(reader)
-        for chunk in _chunks(reader, contract.file_name, header.width, header.end_line, chunk_rows):
+        lines = _Records(stream)
+        _read_header(lines.reader)
+        for chunk in _chunks(lines, contract.file_name, header.width, header.end_line, chunk_rows):
             staged, rejects, keys = _validate(chunk, index, contract, header, categories, now)
             db.insert_df(_stage_name(contract), staged)
             if rejects is not None:
@@ -763,7 +873,7 @@ def _stage_file(db, index, contract, header, categories, now, progress, chunk_ro
             bar.update(stream.buffer.tell() - bar.n)
             _checkpoint("chunk")
     log.debug("%s: %d records staged", contract.file_name, records)
-    return records
+    return records, lines.lines_read - header.end_line
 
 
 def _record_run(db: Database, data_dir: Path, skip_invalid: bool, started_at: datetime, files) -> int:
@@ -817,6 +927,9 @@ def main(argv: list[str] | None = None) -> int:
             summary = load(db, args.data_dir, skip_invalid=args.skip_invalid)
     except LoadError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        log.error("%s", _one_line(exc))
         return 2
     except DatabaseError as exc:
         log.error("%s", _one_line(exc))

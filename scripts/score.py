@@ -1,6 +1,6 @@
 """Score every user and every shoe, and publish the results as one new model run.
 
-    python -m scripts.score [--db ...] [--top-n 50] [--factors 64] [--cf-k 5] [--seed 42] ...
+    python -m scripts.score [--db ...] [--top-n N] [--factors K] [--cf-k K] [--seed S] ...  (--db ... --help: what runs there)
 
 Reads the views interaction_matrix and user_segments and the tables shoes and age_bands, fits the
 hybrid recommender of scripts/model.py (truncated SVD + TF-IDF content, cold start by segment) and
@@ -18,6 +18,7 @@ marked 'failed' by the next run.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import datetime as dt
 import itertools
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -41,7 +43,7 @@ from tqdm import tqdm
 
 from scripts import model
 from scripts.cli import base_parser, setup_logging
-from scripts.db import Database, DatabaseError
+from scripts.db import Database, DatabaseError, UsageError, describe, require_built
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +478,16 @@ def _fail_abandoned(db: Database) -> int:
     return int(count or 0)
 
 
+def refuse_empty(db: Database) -> None:
+    """Raise :class:`UsageError` when there is nothing to score (no customers or no shoes): no empty run is published."""
+    n_users, n_shoes = db.query("select (select count(*) from users), (select count(*) from shoes)")[0]
+    if not n_users or not n_shoes:
+        raise UsageError(
+            f"nothing to score: the database has {n_users} customers and {n_shoes} shoes;"
+            " load data first (python -m scripts.load --data-dir DIR, or python -m scripts.build)"
+        )
+
+
 def _start_run(db: Database, params: dict[str, Any]) -> int:
     """Insert and commit the 'running' row of a new run; returns its id."""
     run_id = int(db.scalar("select coalesce(max(run_id), 0) + 1 from model_runs"))
@@ -534,6 +546,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
         n_similarities, n_segment_recommendations, n_pruned_runs), parameters and timings (seconds).
     """
     params = params_from({**stored_params(db), **{k: v for k, v in overrides.items() if v is not None}})
+    refuse_empty(db)
     clock = _Stopwatch()
     _fail_abandoned(db)
     run_id = _start_run(db, params)
@@ -697,40 +710,61 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
 # ---------------------------------------------------------------------------------------------
 
 
-def build_parser():
+def _shown(key: str, value: Any) -> str:
+    if key == "field_weights":
+        return ",".join(f"{f}={w:g}" for f, w in value.items())
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def build_parser(stored: Mapping[str, Any] | None = None, source: str | None = None):
+    """The command line; with ``stored`` (the database's tuned values) the help shows what will run."""
     parser = base_parser(__doc__)
+    stored = stored or {}
     for key, default in DEFAULT_PARAMS.items():
         flag = "--" + key.replace("_", "-")
-        if key == "field_weights":
-            shown = ",".join(f"{f}={w:g}" for f, w in default.items())
-            parser.add_argument(
-                flag,
-                type=parse_field_weights,
-                default=None,
-                metavar="F=W,...",
-                help=f"{PARAM_HELP[key]} (default: {shown})",
-            )
-        elif isinstance(default, bool):
-            parser.add_argument(
-                flag,
-                type=parse_bool,
-                default=None,
-                metavar="BOOL",
-                help=f"{PARAM_HELP[key]} (default: {str(default).lower()})",
-            )
+        if key in stored and stored[key] != default:
+            shown = f"runs: {_shown(key, stored[key])}, tuned in {source}; built-in default {_shown(key, default)}"
+        elif key in stored:
+            shown = f"runs: {_shown(key, default)}, tuned in {source}"
         else:
-            parser.add_argument(
-                flag,
-                type=type(default),
-                default=None,
-                metavar=type(default).__name__.upper(),
-                help=f"{PARAM_HELP[key]} (default: {default})",
-            )
+            shown = f"default: {_shown(key, default)}" + (", not tuned" if source else "")
+        kind = {"field_weights": (parse_field_weights, "F=W,..."), bool: (parse_bool, "BOOL")}
+        convert, metavar = kind.get(key) or kind.get(type(default)) or (type(default), type(default).__name__.upper())
+        parser.add_argument(flag, type=convert, default=None, metavar=metavar, help=f"{PARAM_HELP[key]} ({shown})")
+    parser.add_argument(
+        "--spark",
+        metavar="MASTER",
+        default=None,
+        help="compute the run on Apache Spark at MASTER (local[2], spark://host:7077; pip install -r"
+        " requirements-spark.txt): see scripts/spark_score.py",
+    )
+    parser.epilog = (
+        f"Values in force come from {source}'s tuned_parameters (the last evaluation), else the built-in defaults;"
+        " a flag wins over both."
+        if source
+        else "Without a database to read, the built-in defaults are shown; a database's last evaluation may have"
+        " tuned them (python -m scripts.score --db ... --help shows what will run there)."
+    )
     return parser
 
 
+def _tuned_for_help(argv: list[str] | None) -> tuple[dict[str, Any], str | None]:
+    """The tuned values of the database ``--db`` names (for --help), or nothing if it cannot be read."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--db", default=None)
+    known, _ = pre.parse_known_args(argv)
+    try:
+        with Database(known.db, read_only=True, must_exist=True) as db:
+            return stored_params(db), describe(db.url)
+    except Exception:  # no database, not built, locked: the help falls back to the built-in defaults
+        return {}, None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    wants_help = any(arg in ("-h", "--help") for arg in (sys.argv[1:] if argv is None else argv))
+    parser = build_parser(*_tuned_for_help(argv)) if wants_help else build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     # only what the command line sets: the rest comes from tuned_parameters, then the defaults
@@ -739,9 +773,17 @@ def main(argv: list[str] | None = None) -> int:
         params_from(overrides)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.spark:
+        from scripts import spark_score
+
+        return spark_score.main(args, overrides)
     try:
-        with Database(args.db) as db:
+        with Database(args.db, must_exist=True) as db:
+            require_built(db)
             summary = score(db, **overrides)
+    except UsageError as exc:
+        log.error("%s", exc)
+        return 2
     except DatabaseError as exc:
         log.error("%s", exc)
         return 1

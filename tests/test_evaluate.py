@@ -222,7 +222,7 @@ def test_no_store_leaves_defaults_alone(loaded):
 
 def test_nothing_to_evaluate_is_a_clear_error(db):
     create_schema(db)
-    assert evaluate.main(["--db", db.url, "--no-tune"]) == 1
+    assert evaluate.main(["--db", db.url, "--no-tune"]) == 2
     assert db.scalar("select count(*) from evaluation_runs") == 0
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from scripts import score as score_module
-from scripts.db import ROOT, Database
+from scripts.db import ROOT, Database, UsageError
 from scripts.schema import create_schema
 from scripts.score import KILL_AT_ENV, KILL_STAGES, params_from, score
 
@@ -189,7 +189,9 @@ def test_segment_grid_and_similarities(db):
 
 def test_without_interactions_everyone_still_gets_a_list(db):
     create_schema(db)
-    assert score(db, **PARAMS)["n_recommendations"] == 0  # an empty database is no error
+    with pytest.raises(UsageError, match="nothing to score"):  # no empty run is published
+        score(db, **PARAMS)
+    assert db.scalar("select count(*) from model_runs") == 0
     db.insert_df("users", USERS.astype({"age": "Int64"}))
     db.insert_df("shoes", SHOES)
     summary = score(db, **PARAMS)
