@@ -48,7 +48,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,12 @@ MODEL_NAMES = {
     "peer_als": "peer: implicit ALS, 64 factors",
     "peer_bm25_knn": "peer: implicit BM25 item-kNN",
 }
-PEER_OPTIONS = {"puresvd": {"factors": 32}, "ease": {"lam": 300.0}, "als": {"factors": 64}, "bm25_knn": {"K": 100}}
+PEER_OPTIONS = {
+    "puresvd": {"factors": 32},
+    "ease": {"lam": 300.0},
+    "als": {"factors": 64},
+    "bm25_knn": {"K": 100},
+}
 GROUPS = ("warm", "cold", "all")
 METRICS_WRITTEN = (*METRICS, "coverage", "cold_item_share")
 DEFAULT_RELEVANT = ("add_to_wishlist", "purchase")
@@ -133,9 +138,23 @@ _INERT_WHEN = {"ease_l2": "ease_weight", "knn_neighbours": "knn_weight", "factor
 # parameters that only re-weigh a fitted model (no refit)
 _REWEIGHT = ("cf_k", "prior_k", "exclude_seen")
 MODEL_PARAMS = (
-    "factors", "svd_iterations", "cf_k", "prior_k", "field_weights", "popularity_blend", "segment_prior_users",
-    "feature_prior_users", "vote_exponent", "popularity_votes", "svd_weight", "ease_weight", "knn_weight", "ease_l2", "knn_neighbours",
-    "exclude_seen", "seed",
+    "factors",
+    "svd_iterations",
+    "cf_k",
+    "prior_k",
+    "field_weights",
+    "popularity_blend",
+    "segment_prior_users",
+    "feature_prior_users",
+    "vote_exponent",
+    "popularity_votes",
+    "svd_weight",
+    "ease_weight",
+    "knn_weight",
+    "ease_l2",
+    "knn_neighbours",
+    "exclude_seen",
+    "seed",
 )
 
 
@@ -230,7 +249,9 @@ def inputs_without(db: Database, removed: pd.DataFrame, half_life_days: float | 
                 "create temporary table evaluation_held_out"
                 " (user_id bigint, shoe_id bigint, interaction_type text, occurred_at timestamp)"
             )
-            db.insert_df("evaluation_held_out", removed[["user_id", "shoe_id", "interaction_type", "occurred_at"]])
+            db.insert_df(
+                "evaluation_held_out", removed[["user_id", "shoe_id", "interaction_type", "occurred_at"]]
+            )
             db.execute(
                 "delete from interactions where exists (select 1 from evaluation_held_out as held"
                 " where held.user_id = interactions.user_id and held.shoe_id = interactions.shoe_id"
@@ -443,7 +464,11 @@ def metric_rows(
                 mean = float(values.mean()) if len(values) else float("nan")
                 rows.append(_row(name, group, k, metric, mean, low, high, len(members)))
             coverage = catalog_coverage(shown, k, n_shoes) if len(members) else float("nan")
-            cold_share = sum(int(cold_items[i]) for items in shown for i in items) / n_shown if n_shown else float("nan")
+            cold_share = (
+                sum(int(cold_items[i]) for items in shown for i in items) / n_shown
+                if n_shown
+                else float("nan")
+            )
             rows.append(_row(name, group, k, "coverage", coverage, None, None, len(members)))
             rows.append(_row(name, group, k, "cold_item_share", cold_share, None, None, len(members)))
     return rows
@@ -451,8 +476,14 @@ def metric_rows(
 
 def _row(model_name, group, k, metric, value, low, high, n_users) -> dict[str, Any]:
     return {
-        "model": model_name, "user_group": group, "k": k, "metric": metric, "value": value,
-        "ci_low": low, "ci_high": high, "n_users": n_users,
+        "model": model_name,
+        "user_group": group,
+        "k": k,
+        "metric": metric,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n_users": n_users,
     }
 
 
@@ -471,7 +502,9 @@ def evaluate_split(
     k_max = max(ks)
     rows = []
     for name in models:
-        rows += metric_rows(name, recommend_lists(name, fitted, inputs, users, k_max, params), split, groups, ks)
+        rows += metric_rows(
+            name, recommend_lists(name, fitted, inputs, users, k_max, params), split, groups, ks
+        )
     for name in peer_names:
         lists = peer_lists(name, inputs, users, k_max, params)
         # a peer other than popularity has nothing for a customer without history
@@ -482,7 +515,8 @@ def evaluate_split(
 
 def ndcg_of(rows: list[dict[str, Any]], model_name: str, group: str, k: int) -> float:
     return next(
-        r["value"] for r in rows
+        r["value"]
+        for r in rows
         if r["model"] == model_name and r["user_group"] == group and r["k"] == k and r["metric"] == "ndcg"
     )
 
@@ -529,8 +563,14 @@ def _ordered(name: str, grid: Sequence, current: Any) -> list:
 
 
 def tune_cold(
-    inputs: Inputs, params: dict[str, Any], k: int, relevant_types: Sequence[str], grid: Mapping[str, Sequence],
-    folds: int = COLD_FOLDS, min_users: int = MIN_VALIDATION_USERS, passes: int = 2,
+    inputs: Inputs,
+    params: dict[str, Any],
+    k: int,
+    relevant_types: Sequence[str],
+    grid: Mapping[str, Sequence],
+    folds: int = COLD_FOLDS,
+    min_users: int = MIN_VALIDATION_USERS,
+    passes: int = 2,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
     """Cold-start parameters: every training customer, in folds, held out as if new; NDCG@k of their lists.
 
@@ -544,7 +584,9 @@ def tune_cold(
         if names:
             log.warning(
                 "tuning: only %d cold validation customers (< %d): keeping the cold-start parameters %s",
-                len(users), min_users, {name: params[name] for name in names},
+                len(users),
+                min_users,
+                {name: params[name] for name in names},
             )
         return params, [], len(users)
     fold_of = np.random.default_rng(params["seed"]).integers(0, folds, len(users))
@@ -562,7 +604,9 @@ def tune_cold(
                 voters[members] = False
                 prior = segment_prior(inputs, candidate, voters)
                 index, _ = model.top_n(prior[inputs.user_segment[members]].copy(), k)
-                lists.update({int(u): [int(i) for i in row if i >= 0] for u, row in zip(members, index, strict=True)})
+                lists.update(
+                    {int(u): [int(i) for i in row if i >= 0] for u, row in zip(members, index, strict=True)}
+                )
             cache[key] = per_user_metric(lists, relevant, users.tolist(), k, "ndcg")
             history.append({"group": "cold", **json.loads(key), "ndcg": float(cache[key].mean())})
         return cache[key]
@@ -575,7 +619,11 @@ def tune_cold(
             best[name] = value
     log.info(
         "tuned the cold start on %d customers held out in %d folds: %s -> NDCG@%d %.4f",
-        len(users), folds, {name: best[name] for name in names}, k, per_user(best).mean(),
+        len(users),
+        folds,
+        {name: best[name] for name in names},
+        k,
+        per_user(best).mean(),
     )
     return best, history, len(users)
 
@@ -599,10 +647,17 @@ def _relevant_matrix(inputs: Inputs, relevant_types: Sequence[str]) -> sp.csr_ma
 
 
 def tune_warm(
-    db: Database, validation: dict[float, Split], make: Any, params: dict[str, Any], k: int,
-    grid: Mapping[str, Sequence], min_users: int = MIN_VALIDATION_USERS, passes: int = 2,
+    make: Callable[[float], Split],
+    params: dict[str, Any],
+    k: int,
+    grid: Mapping[str, Sequence],
+    min_users: int = MIN_VALIDATION_USERS,
+    passes: int = 2,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """Warm parameters on the validation split (``make(half_life)`` builds it per half-life)."""
+    """Warm parameters on the validation split (``make(half_life)`` builds it per half-life).
+
+    Returns the chosen parameters, the settings tried, and the number of validation customers.
+    """
     names = [name for name in grid if name in WARM_GRID]
     split = make(float(params["half_life_days"]))
     n_users = len(split.groups()["warm"])
@@ -610,7 +665,9 @@ def tune_warm(
         if names:
             log.warning(
                 "tuning: only %d warm validation customers (< %d): keeping the parameters %s",
-                n_users, min_users, {name: params[name] for name in names},
+                n_users,
+                min_users,
+                {name: params[name] for name in names},
             )
         return params, [], n_users
     history: list[dict[str, Any]] = []
@@ -625,8 +682,13 @@ def tune_warm(
             # a refit only when something other than the blend changed
             fit_key = json.dumps({n: candidate[n] for n in names if n not in _REWEIGHT}, sort_keys=True)
             if fit_key not in fits:
+                # keep the last two fits only: each holds shoes x shoes matrices
+                while len(fits) >= 2:
+                    fits.pop(next(iter(fits)))
                 fits[fit_key] = fit_model(split.inputs, candidate)
-            fitted = dataclasses.replace(fits[fit_key], cf_k=float(candidate["cf_k"]), prior_k=float(candidate["prior_k"]))
+            fitted = dataclasses.replace(
+                fits[fit_key], cf_k=float(candidate["cf_k"]), prior_k=float(candidate["prior_k"])
+            )
             lists = recommend_lists("hybrid", fitted, split.inputs, warm, k, candidate)
             scores[key] = per_user_metric(lists, split.relevant, warm.tolist(), k, "ndcg")
             history.append({"group": "warm", **json.loads(key), "ndcg": float(scores[key].mean())})
@@ -649,7 +711,10 @@ def tune_warm(
                 progress.update(len(grid[name]))
     log.info(
         "tuned on %d warm validation customers: %s -> NDCG@%d %.4f",
-        n_users, {name: best[name] for name in names}, k, per_user(best).mean(),
+        n_users,
+        {name: best[name] for name in names},
+        k,
+        per_user(best).mean(),
     )
     return best, history, n_users
 
@@ -708,7 +773,9 @@ def evaluate(
 
         def make_test(half_life: float) -> Split:
             if half_life not in test_cache:
-                test_cache[half_life] = user_split(db, events, relevant_types, test_share, cold_share, seed, half_life)
+                test_cache[half_life] = user_split(
+                    db, events, relevant_types, test_share, cold_share, seed, half_life
+                )
             return test_cache[half_life]
 
         validation_cache: dict[float, Split] = {}
@@ -733,7 +800,9 @@ def evaluate(
 
         def make_validation(half_life: float) -> Split:
             if half_life not in validation_cache:
-                validation_cache[half_life] = make_split(db, validation_cutoff, training_end, relevant_types, half_life)
+                validation_cache[half_life] = make_split(
+                    db, validation_cutoff, training_end, relevant_types, half_life
+                )
             return validation_cache[half_life]
 
         training_inputs = lambda half_life: inputs_as_of(db, cutoff, half_life)  # noqa: E731
@@ -741,10 +810,15 @@ def evaluate(
     if do_tune:
         # cold start first (on the training rows), then the warm side given it
         params, cold_history, validation_users["cold"] = tune_cold(
-            training_inputs(float(params["half_life_days"])), params, max(ks), relevant_types, grid, min_users=min_users
+            training_inputs(float(params["half_life_days"])),
+            params,
+            max(ks),
+            relevant_types,
+            grid,
+            min_users=min_users,
         )
         params, warm_history, validation_users["warm"] = tune_warm(
-            db, validation_cache, make_validation, params, max(ks), grid, min_users=min_users
+            make_validation, params, max(ks), grid, min_users=min_users
         )
         history = cold_history + warm_history
     split = make_test(float(params["half_life_days"]))
@@ -762,10 +836,20 @@ def evaluate(
             " cold_share, n_validation_warm_users, n_validation_cold_users)"
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                evaluation_id, started_at, dt.datetime.now(dt.UTC).replace(tzinfo=None), split.cutoff, test_share,
-                ",".join(relevant_types), json.dumps(chosen, sort_keys=True), json.dumps(history),
-                int(split.inputs.strength.nnz), split.n_test_interactions, protocol,
-                cold_share if protocol == "user" else None, validation_users["warm"], validation_users["cold"],
+                evaluation_id,
+                started_at,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                split.cutoff,
+                test_share,
+                ",".join(relevant_types),
+                json.dumps(chosen, sort_keys=True),
+                json.dumps(history),
+                int(split.inputs.strength.nnz),
+                split.n_test_interactions,
+                protocol,
+                cold_share if protocol == "user" else None,
+                validation_users["warm"],
+                validation_users["cold"],
             ],
         )
         frame = pd.DataFrame(rows)
@@ -776,11 +860,22 @@ def evaluate(
     seconds = time.perf_counter() - clock
     log.info(
         "evaluation %d done in %.1f s (%s protocol: %d warm and %d cold test customers, %d test interactions)",
-        evaluation_id, seconds, protocol, groups["warm"], groups["cold"], split.n_test_interactions,
+        evaluation_id,
+        seconds,
+        protocol,
+        groups["warm"],
+        groups["cold"],
+        split.n_test_interactions,
     )
     return {
-        "evaluation_id": evaluation_id, "protocol": protocol, "cutoff": split.cutoff, "parameters": chosen,
-        "rows": rows, "groups": groups, "validation_users": validation_users, "seconds": seconds,
+        "evaluation_id": evaluation_id,
+        "protocol": protocol,
+        "cutoff": split.cutoff,
+        "parameters": chosen,
+        "rows": rows,
+        "groups": groups,
+        "validation_users": validation_users,
+        "seconds": seconds,
     }
 
 
@@ -792,11 +887,16 @@ def report(rows: list[dict[str, Any]], k: int) -> str:
     table.insert(0, "users", users)
     if "ci_low" in frame:
         ndcg = frame[frame["metric"] == "ndcg"].set_index(["user_group", "model"])
-        table.insert(2, "ndcg 95% interval", [
-            f"{ndcg.loc[key, 'ci_low']:.4f}-{ndcg.loc[key, 'ci_high']:.4f}"
-            if key in ndcg.index and not pd.isna(ndcg.loc[key, "ci_low"]) else ""
-            for key in table.index
-        ])
+        table.insert(
+            2,
+            "ndcg 95% interval",
+            [
+                f"{ndcg.loc[key, 'ci_low']:.4f}-{ndcg.loc[key, 'ci_high']:.4f}"
+                if key in ndcg.index and not pd.isna(ndcg.loc[key, "ci_low"])
+                else ""
+                for key in table.index
+            ],
+        )
     columns = ["users", "ndcg", "ndcg 95% interval", *[m for m in METRICS_WRITTEN if m != "ndcg"]]
     table = table[[c for c in columns if c in table.columns]]
     table.index = pd.MultiIndex.from_tuples(
@@ -818,27 +918,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="the k of the printed table (default 10)")
     parser.add_argument("--ks", type=parse_ks, default=None, help="more cut-offs to compute, e.g. 5,10,20")
     parser.add_argument(
-        "--test-share", type=float, default=0.2,
+        "--test-share",
+        type=float,
+        default=0.2,
         help="user protocol: each customer's last share of events held out; time: the last share of the span (0.2)",
     )
     parser.add_argument(
-        "--cold-share", type=float, default=0.1, help="user protocol: share of customers held out entirely (0.1)"
+        "--cold-share",
+        type=float,
+        default=0.1,
+        help="user protocol: share of customers held out entirely (0.1)",
     )
     parser.add_argument(
-        "--cutoff", type=dt.date.fromisoformat, default=None, help="time protocol: last training day (overrides --test-share)"
+        "--cutoff",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="time protocol: last training day (overrides --test-share)",
     )
     parser.add_argument(
-        "--relevant", default=",".join(DEFAULT_RELEVANT),
+        "--relevant",
+        default=",".join(DEFAULT_RELEVANT),
         help="interaction types that count as relevant when held out (default add_to_wishlist,purchase)",
     )
-    parser.add_argument("--no-tune", action="store_true", help="evaluate the current parameters, tune nothing")
-    parser.add_argument("--no-store", action="store_true", help="tune, but do not make the tuned values the defaults")
     parser.add_argument(
-        "--peers", action="store_true",
+        "--no-tune", action="store_true", help="evaluate the current parameters, tune nothing"
+    )
+    parser.add_argument(
+        "--no-store", action="store_true", help="tune, but do not make the tuned values the defaults"
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
         help="also fit popularity, PureSVD, EASE, implicit ALS and BM25 item-kNN on the same split",
     )
     parser.add_argument(
-        "--min-users", type=int, default=MIN_VALIDATION_USERS,
+        "--min-users",
+        type=int,
+        default=MIN_VALIDATION_USERS,
         help="a group with fewer validation customers keeps its default parameters (default 200)",
     )
     args = parser.parse_args(argv)
@@ -855,9 +971,17 @@ def main(argv: list[str] | None = None) -> int:
         with Database(args.db, must_exist=True) as db:
             require_built(db)
             result = evaluate(
-                db, ks=ks, test_share=args.test_share, cutoff=args.cutoff, relevant_types=relevant,
-                do_tune=not args.no_tune, store=not args.no_store, protocol=args.protocol,
-                cold_share=args.cold_share, with_peers=args.peers, min_users=args.min_users,
+                db,
+                ks=ks,
+                test_share=args.test_share,
+                cutoff=args.cutoff,
+                relevant_types=relevant,
+                do_tune=not args.no_tune,
+                store=not args.no_store,
+                protocol=args.protocol,
+                cold_share=args.cold_share,
+                with_peers=args.peers,
+                min_users=args.min_users,
             )
     except (UsageError, ValueError) as exc:
         log.error("%s", exc)

@@ -24,8 +24,8 @@ The reference date of the build: `last` (default) is the last day (UTC) of the t
 
 from __future__ import annotations
 
-import json
 import datetime as dt
+import json
 import logging
 import math
 import shutil

@@ -85,7 +85,9 @@ def test_score_help_shows_what_will_run_and_where_it_comes_from(bundled_duckdb_u
     text = " ".join(result.stdout.split())
     assert f"runs: {tuned['factors']}" in text and "tuned in" in text
     # without a database the built-in defaults are labelled as such
-    plain = " ".join(run("scripts.score", "--db", str(tmp_path / "none.duckdb"), "--help", cwd=tmp_path).stdout.split())
+    plain = " ".join(
+        run("scripts.score", "--db", str(tmp_path / "none.duckdb"), "--help", cwd=tmp_path).stdout.split()
+    )
     assert "built-in defaults are shown" in plain and "tuned in" not in plain
 
 
@@ -101,7 +103,14 @@ def test_build_skip_invalid_loads_the_good_rows_and_says_how_many(tmp_path):
     strict = run("scripts.build", "--db", str(path), "--data-dir", str(data), "--no-score", cwd=tmp_path)
     assert strict.returncode == 2 and "interactions.csv:6:4" in strict.stderr
     result = run(
-        "scripts.build", "--db", str(path), "--data-dir", str(data), "--no-score", "--skip-invalid", cwd=tmp_path
+        "scripts.build",
+        "--db",
+        str(path),
+        "--data-dir",
+        str(data),
+        "--no-score",
+        "--skip-invalid",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "loaded:" in result.stderr and "1 rows rejected" in result.stderr

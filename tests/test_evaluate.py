@@ -67,7 +67,9 @@ def test_user_split_holds_out_each_customers_last_events_and_whole_cold_customer
     assert (np.diff(inputs.strength.indptr)[groups["warm"]] > 0).all()
     # relevant pairs are held-out wishlists/purchases, never shoes bought in training
     relevant_events = events[held_out & events["interaction_type"].isin(evaluate.DEFAULT_RELEVANT)]
-    relevant_ids = set(zip(relevant_events["user_id"].tolist(), relevant_events["shoe_id"].tolist(), strict=True))
+    relevant_ids = set(
+        zip(relevant_events["user_id"].tolist(), relevant_events["shoe_id"].tolist(), strict=True)
+    )
     for user, shoes in split.relevant.items():
         for shoe in shoes:
             assert (inputs.user_ids[user], inputs.shoe_ids[shoe]) in relevant_ids
@@ -98,7 +100,10 @@ def test_split_never_puts_test_interactions_into_training(loaded):
     rows, cols = inputs.strength.nonzero()
     training_pairs = set(zip(inputs.user_ids[rows].tolist(), inputs.shoe_ids[cols].tolist(), strict=True))
     before = set(db.query("select distinct user_id, shoe_id from interactions where occurred_at < ?", [end]))
-    after_only = set(db.query("select distinct user_id, shoe_id from interactions where occurred_at >= ?", [end])) - before
+    after_only = (
+        set(db.query("select distinct user_id, shoe_id from interactions where occurred_at >= ?", [end]))
+        - before
+    )
     # training holds exactly the pairs seen up to the cut-off, none seen only later
     assert training_pairs == before
     assert not training_pairs & after_only
