@@ -11,8 +11,13 @@ The rules (the contract, as in the README):
 
 - ``id``: an integer within PostgreSQL's ``bigint``; surrounding whitespace is ignored.
 - ``integer``: an integer within ``[low, high]``; empty means NULL where the column is optional.
-- ``decimal``: a plain decimal (``12``, ``12.5``, ``.99``) >= 0 with at most two significant
-  decimals (``12.50`` and ``12.500`` are fine, ``12.505`` is not); no exponent, no NaN/inf.
+  Any number of digits gets a value or a reason (a 5,000-digit cell is out of range, never an error).
+- ``decimal``: a plain decimal (``12``, ``12.5``, ``.99``) from 0 to ``PRICE_MAX`` with at most two
+  significant decimals (``12.50`` and ``12.500`` are fine, ``12.505`` is not); no exponent, no NaN/inf.
+- The ranges are the business's, so that every accepted value is one the views can compute with:
+  ages 0..120, prices 0..1,000,000 (a shop's price in any currency, yen and won included),
+  lifespans 1..3650 days (ten years: the longest a pair is rated for; at the lowest seeded wear
+  factor, 0.5, a personal lifespan of 20 years and at most 7,300 care reminders a pair).
 - ``text``: any text; blank (empty or only whitespace) means NULL where optional and is refused where
   required; stored verbatim, surrounding whitespace included.
 - ``category``: one of a set read from the database (``interaction_types``), matched exactly.
@@ -33,7 +38,9 @@ import pandas as pd
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 INTEGER_MAX = 2**31 - 1
-PRICE_MAX = 9_999_999_999.99  # numeric(12, 2)
+BIGINT_DIGITS = 19  # digits of the largest bigint: a longer integer (leading zeros aside) is out of range
+PRICE_MAX = 1_000_000.00  # a shop's price in any currency (numeric(12, 2) would hold 9,999,999,999.99)
+LIFESPAN_DAYS_MAX = 3650  # ten years: the longest life a pair is rated for
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)  # clock skew, and local times written without an offset
 
@@ -106,7 +113,7 @@ SHOES = FileContract(
         Column("color", "text", "text"),
         Column("price", "decimal", "numeric(12, 2)"),
         Column("care_instructions", "text", "text", required=False),
-        Column("lifespan_days", "integer", "integer", low=1, high=INTEGER_MAX),
+        Column("lifespan_days", "integer", "integer", low=1, high=LIFESPAN_DAYS_MAX),
     ),
     key=("shoe_id",),
 )
@@ -239,7 +246,12 @@ def _parse_integer(column: Column, text: pd.Series, **_) -> tuple[pd.Series, np.
     in_range = np.zeros(n, dtype=bool)
     in_range[fast] = (values[fast] >= low) & (values[fast] <= high)
     for i in np.flatnonzero(long):
-        number = int(stripped.iat[i])
+        # int() refuses more than 4,300 digits: a number that long is out of any range anyway
+        cell = stripped.iat[i]
+        digits = cell.lstrip("+-").lstrip("0")
+        if len(digits) > BIGINT_DIGITS:
+            continue
+        number = -int(digits or "0") if cell.startswith("-") else int(digits or "0")
         if low <= number <= high:
             values[i], in_range[i] = number, True
     out_of_range = is_integer & ~in_range

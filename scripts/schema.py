@@ -20,6 +20,7 @@ from scripts.roles import apply_grants
 log = logging.getLogger(__name__)
 
 TABLE_FILES = ("tables.sql", "defaults.sql")
+SCHEMA_LOCK = "shoerec.schema"  # held by a schema build and by a load (scripts.load), one at a time
 
 
 def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
@@ -56,8 +57,9 @@ def create_views(db: Database) -> list[str]:
 
 
 def create_schema(db: Database) -> None:
-    """Everything the steps need, in one transaction."""
+    """Everything the steps need, in one transaction (one build or load of the schema at a time)."""
     with db.transaction():
+        db.lock_transaction(SCHEMA_LOCK)
         create_tables(db)
         views = create_views(db)
         # re-created views come back without grants: give the dashboard reader its SELECT again

@@ -21,7 +21,16 @@ from conftest import ENGINES, fresh_url
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from scripts.contract import EARLIEST, FUTURE_TOLERANCE, INTERACTIONS, PRICE_MAX, SHOES, USERS, parse_column
+from scripts.contract import (
+    EARLIEST,
+    FUTURE_TOLERANCE,
+    INTERACTIONS,
+    LIFESPAN_DAYS_MAX,
+    PRICE_MAX,
+    SHOES,
+    USERS,
+    parse_column,
+)
 from scripts.db import Database
 from scripts.load import LoadError, load
 
@@ -254,9 +263,9 @@ shoe_rows = st.lists(
         filled_text,
         filled_text,
         filled_text,
-        st.integers(0, 10**9).map(lambda cents: Decimal(cents).scaleb(-2)),
+        st.integers(0, round(PRICE_MAX * 100)).map(lambda cents: Decimal(cents).scaleb(-2)),
         st.none() | filled_text,
-        st.integers(1, 2**31 - 1),
+        st.integers(1, LIFESPAN_DAYS_MAX),
     ),
     min_size=1,
     max_size=4,

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts.contract import CONTRACTS, parse_column
+from scripts.contract import CONTRACTS, parse_column, quote
 from scripts.db import Database
-from scripts.load import CHUNK_ROWS, LoadError, _chunks, load, main
+from scripts.load import CHUNK_ROWS, LoadError, _chunks, _Records, load, main
 from scripts.schema import create_tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,14 +305,24 @@ CELLS = [
     (S, "price", ".5", "0.50", None),
     (S, "price", "5.", "5.00", None),
     (S, "price", "12.500", "12.50", None),
-    (S, "price", "9999999999.99", "9999999999.99", None),
-    (S, "price", "12345678901", None, "is too large (at most 9999999999.99)"),
+    (S, "price", "1000000.00", "1000000.00", None),
+    (S, "price", "1000000.01", None, "is too large (at most 1000000.00)"),
+    (S, "price", "12345678901", None, "is too large (at most 1000000.00)"),
+    (S, "price", "9" * 5000, None, "is too large (at most 1000000.00)"),
     (S, "price", "1e400", None, "is not a decimal number"),
     (S, "price", "1e3", None, "is not a decimal number"),
     (S, "price", "-Infinity", None, "is not a finite number"),
     (S, "price", "12,50", None, "is not a decimal number"),
     (S, "lifespan_days", "1", 1, None),
-    (S, "lifespan_days", "3000000000", None, "is out of range (1..2147483647)"),
+    (S, "lifespan_days", "3650", 3650, None),
+    (S, "lifespan_days", "3651", None, "is out of range (1..3650)"),
+    (S, "lifespan_days", "2147483647", None, "is out of range (1..3650)"),
+    (S, "lifespan_days", "3000000000", None, "is out of range (1..3650)"),
+    (S, "lifespan_days", "9" * 5000, None, "is out of range (1..3650)"),
+    (U, "user_id", "9" * 5000, None, "is beyond the 64-bit integer range"),
+    (U, "user_id", "-" + "9" * 5000, None, "is beyond the 64-bit integer range"),
+    (U, "user_id", "0" * 5000 + "7", 7, None),
+    (U, "age", "1" * 5000, None, "is out of range (0..120)"),
     (S, "care_instructions", "", None, None),
     (
         E,
@@ -356,7 +366,7 @@ class StartsWith(str):
 
 
 @pytest.mark.parametrize(
-    "file, column, raw, expected, reason", CELLS, ids=[f"{c[1]}={c[2]!r}" for c in CELLS]
+    "file, column, raw, expected, reason", CELLS, ids=[f"{c[1]}={quote(c[2], 40)}" for c in CELLS]
 )
 def test_cell_rules(file, column, raw, expected, reason):
     contract = next(contract for contract in CONTRACTS if contract.file_name == file)
@@ -410,7 +420,7 @@ INVALID = [
         "lifespan zero",
         S,
         "12,A,B,C,D,E,5,,0",
-        "shoes.csv:4:9: lifespan_days: '0' is out of range (1..2147483647)",
+        "shoes.csv:4:9: lifespan_days: '0' is out of range (1..3650)",
     ),
     (
         "duplicate shoe",
@@ -566,7 +576,7 @@ def test_line_numbers_count_physical_lines_across_chunks(db, tmp_path):
     assert [str(problem) for problem in refused.value.problems] == [
         "shoes.csv:9:7: price: '-1' is negative; it must be >= 0",
         "shoes.csv:11: malformed CSV record (',' expected after '\"')",
-        "shoes.csv:12:9: lifespan_days: '0' is out of range (1..2147483647)",
+        "shoes.csv:12:9: lifespan_days: '0' is out of range (1..3650)",
     ]
     assert CHUNK_ROWS > 2  # the default is not what this test exercises
 
@@ -695,10 +705,10 @@ def test_record_start_lines_match_the_physical_lines(records, chunk_rows):
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(record)
         text += buffer.getvalue()
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    next(reader)
+    source = _Records(io.StringIO(text, newline=""), block_lines=3)
+    next(source.reader)
     seen, values = [], []
-    for chunk in _chunks(reader, "t.csv", 3, 1, chunk_rows):
+    for chunk in _chunks(source, "t.csv", 3, 1, chunk_rows):
         assert not chunk.malformed
         seen += chunk.lines.tolist()
         values += chunk.rows
