@@ -82,7 +82,9 @@ counted as (
         title,
         instructions,
         cast(
-            floor(cast(stops_on - purchased_on - first_reminder_days - 1 as double precision) / repeat_every_days)
+            floor(
+                (cast(stops_on - purchased_on as double precision) - first_reminder_days - 1) / repeat_every_days
+            )
             as integer
         ) + 1 as reminder_count
     from scheduled
@@ -121,7 +123,7 @@ dated as (
         reminders.reminder_number,
         reminders.purchased_on
         + reminders.first_reminder_days
-        + cast((reminders.reminder_number - 1) * reminders.repeat_every_days as integer) as due_on,
+        + cast(cast(reminders.reminder_number - 1 as bigint) * reminders.repeat_every_days as integer) as due_on,
         reminders.name,
         reminders.material,
         reminders.title,

@@ -66,7 +66,9 @@ user_wear as (
         on default_factor.primary_usage = '*'
 ),
 
--- rounding goes through numeric so that halves round up on both engines (round(double) does not)
+-- rounding goes through numeric so that halves round up on both engines (round(double) does not);
+-- computed in double precision and capped at 100 years, so that no catalogue lifespan or retailer
+-- wear factor can overflow an integer or a date (the contract's 1..3650 days never reach the cap)
 lifespans as (
     select
         numbered.user_id,
@@ -89,7 +91,10 @@ lifespans as (
         shoes_source.lifespan_days,
         user_wear.wear_factor,
         greatest(
-            cast(round(cast(shoes_source.lifespan_days / user_wear.wear_factor as numeric(18, 3))) as integer),
+            cast(round(cast(
+                least(cast(shoes_source.lifespan_days as double precision) / user_wear.wear_factor, 36525)
+                as numeric(18, 3)
+            )) as integer),
             1
         ) as personal_lifespan_days
     from numbered
@@ -134,7 +139,7 @@ comment on column purchases.purchase_number is '1 for the user''s first purchase
 comment on column purchases.is_latest_purchase is 'True for the pair the user has now (their latest purchase of this shoe).';
 comment on column purchases.next_purchase_on is 'Date the user bought this shoe again (the pair was replaced), null if not yet.';
 comment on column purchases.wear_factor is 'wear_factors row of the user''s primary usage, else the ''*'' row, else 1.0.';
-comment on column purchases.personal_lifespan_days is 'lifespan_days / wear_factor, rounded to whole days (halves up), at least 1.';
+comment on column purchases.personal_lifespan_days is 'lifespan_days / wear_factor, rounded to whole days (halves up), at least 1 and at most 36525 (100 years).';
 comment on column purchases.end_of_life_on is 'purchased_on + personal_lifespan_days: the day the pair is worn out.';
 comment on column purchases.window_opens_on is 'purchased_on + replacement_window_share x personal_lifespan_days (whole days, halves up).';
 comment on column purchases.days_owned is 'Days from purchased_on to the reference date.';
