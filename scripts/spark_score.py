@@ -507,7 +507,7 @@ def jdbc_options(url: str) -> tuple[str, dict[str, str]]:
 
 
 def segment_grid(usages: list[str], genders: list[str], bands: list[str]) -> pd.DataFrame:
-    """The segment grid of ``scripts.score.read_inputs``: usage x gender x age band (+ unknown), with codes."""
+    """The segment grid of ``scripts.score.read_inputs``: usage x gender x band (+ unknown), with codes."""
     usages = sorted(usages)
     genders = sorted(set(genders) | {scoring.UNKNOWN})
     bands = [band for band in bands if band != scoring.UNKNOWN] + [scoring.UNKNOWN]
