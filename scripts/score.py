@@ -13,7 +13,8 @@ Publication is atomic: the run row is committed as 'running' first; then one tra
 every row, marks the run 'complete', prunes runs older than the newest --keep-runs complete ones
 and commits. Readers only ever see complete runs, so a run that fails or is killed at any point
 leaves the previous one in place; a run that raises is marked 'failed', one that was killed is
-marked 'failed' by the next run.
+marked 'failed' by the next run. Runs are serialised: a second run waits for the first (PostgreSQL:
+an advisory lock per schema; DuckDB: the file lock).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ CHECKPOINTS = (
     "committed",
 )
 _reached: dict[str, int] = {}  # checkpoints reached by this process, per stage
+RUN_LOCK = "shoerec.score"  # held by a scoring run from its start to its end (Database.session_lock)
 
 
 def params_from(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -466,7 +468,11 @@ class _Stopwatch:
 
 
 def _fail_abandoned(db: Database) -> int:
-    """Mark runs left 'running' by a process that died as failed; returns how many."""
+    """Mark runs left 'running' by a process that died as failed; returns how many.
+
+    Called with the run lock held (:data:`RUN_LOCK`): a live run holds it too, so every 'running'
+    row then belongs to a process that is gone (its session, and with it the lock, ended).
+    """
     count = db.scalar("select count(*) from model_runs where status = 'running'")
     if count:
         db.execute(
@@ -489,7 +495,11 @@ def refuse_empty(db: Database) -> None:
 
 
 def _start_run(db: Database, params: dict[str, Any]) -> int:
-    """Insert and commit the 'running' row of a new run; returns its id."""
+    """Insert and commit the 'running' row of a new run; returns its id.
+
+    max(run_id) + 1 is safe under the run lock (no other run starts meanwhile); it needs no
+    sequence, so databases built before work unchanged.
+    """
     run_id = int(db.scalar("select coalesce(max(run_id), 0) + 1 from model_runs"))
     db.execute(
         "insert into model_runs (run_id, status, started_at, reference_date, parameters)"
@@ -520,8 +530,13 @@ def _prune(db: Database, keep_runs: int) -> int:
     pruned = int(
         db.scalar("select count(*) from model_runs where run_id < ? and status <> 'running'", [oldest])
     )
+    # never the rows of a run in progress (under the run lock only this one, and it is the newest)
     for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
-        db.execute(f"delete from {table} where run_id < ?", [oldest])
+        db.execute(
+            f"delete from {table} where run_id < ?"
+            " and run_id not in (select run_id from model_runs where status = 'running')",
+            [oldest],
+        )
         _checkpoint("prune")
     db.execute("delete from model_runs where run_id < ? and status <> 'running'", [oldest])
     _checkpoint("prune")
@@ -547,15 +562,18 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
     """
     params = params_from({**stored_params(db), **{k: v for k, v in overrides.items() if v is not None}})
     refuse_empty(db)
-    clock = _Stopwatch()
-    _fail_abandoned(db)
-    run_id = _start_run(db, params)
-    _checkpoint("after_running_row")
-    try:
-        summary = _score_run(db, run_id, params, clock)
-    except BaseException as exc:
-        _mark_failed(db, run_id, exc)
-        raise
+    # one run at a time (PostgreSQL: an advisory lock; DuckDB: the file lock), so that a run never
+    # marks a live run abandoned, never takes the id of another, and never prunes one in progress
+    with db.session_lock(RUN_LOCK):
+        clock = _Stopwatch()
+        _fail_abandoned(db)
+        run_id = _start_run(db, params)
+        _checkpoint("after_running_row")
+        try:
+            summary = _score_run(db, run_id, params, clock)
+        except BaseException as exc:
+            _mark_failed(db, run_id, exc)
+            raise
     log.info(
         "run %d complete: %d users x %d shoes (%d interactions) -> %d recommendations, %d similarities,"
         " %d segment rows in %.1f s (%s)",
