@@ -103,7 +103,9 @@ def read_contacts(path: Path, channels: frozenset[str], *, now: dt.datetime | No
         try:
             header = next((row for row in reader if row), None)
             if header is None:
-                raise LoadError([Problem(name, None, None, None, None, "file is empty; expected a header line")])
+                raise LoadError(
+                    [Problem(name, None, None, None, None, "file is empty; expected a header line")]
+                )
             header_line = reader.line_num
             records, lines = [], []
             for row in reader:
@@ -111,7 +113,9 @@ def read_contacts(path: Path, channels: frozenset[str], *, now: dt.datetime | No
                     records.append(row)
                     lines.append(reader.line_num)
         except csv.Error as exc:
-            raise LoadError([Problem(name, reader.line_num, None, None, None, f"malformed CSV ({exc})")]) from exc
+            raise LoadError(
+                [Problem(name, reader.line_num, None, None, None, f"malformed CSV ({exc})")]
+            ) from exc
     names = [cell.strip() for cell in header]
     positions = {column: names.index(column) for column in CONTACTS.names if column in names}
     problems = [
@@ -148,17 +152,35 @@ def read_contacts(path: Path, channels: frozenset[str], *, now: dt.datetime | No
     contacts["purpose"] = contacts["purpose"].where(contacts["purpose"].notna(), "marketing")
     if "address" in positions:
         is_email = contacts["channel"] == "email"
-        bad = is_email & contacts["address"].notna() & ~contacts["address"].astype(str).str.fullmatch(r"[^@\s]+@[^@\s]+")
+        bad = (
+            is_email
+            & contacts["address"].notna()
+            & ~contacts["address"].astype(str).str.fullmatch(r"[^@\s]+@[^@\s]+")
+        )
         for index in np.flatnonzero(bad.to_numpy()):
             if reasons["address"] is None or pd.isna(reasons["address"][index]):
                 value = records[index][positions["address"]]
                 problems.append(
-                    Problem(name, lines[index], positions["address"] + 1, "address", value, "is not an email address")
+                    Problem(
+                        name,
+                        lines[index],
+                        positions["address"] + 1,
+                        "address",
+                        value,
+                        "is not an email address",
+                    )
                 )
     duplicated = contacts.duplicated(["user_id", "channel", "purpose", "updated_at"], keep="first")
     for index in np.flatnonzero(duplicated.to_numpy() & ~contacts["updated_at"].isna().to_numpy()):
         problems.append(
-            Problem(name, lines[index], None, None, None, "repeats the key (user_id, channel, purpose, updated_at)")
+            Problem(
+                name,
+                lines[index],
+                None,
+                None,
+                None,
+                "repeats the key (user_id, channel, purpose, updated_at)",
+            )
         )
     if problems:
         problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
@@ -169,9 +191,12 @@ def read_contacts(path: Path, channels: frozenset[str], *, now: dt.datetime | No
 def _parse_boolean(raw: list[str]) -> tuple[pd.Series, np.ndarray]:
     """true/false, 1/0, yes/no (any case, surrounding whitespace ignored); anything else is refused."""
     words = [value.strip().lower() for value in raw]
-    values = pd.Series([True if w in TRUE_WORDS else False if w in FALSE_WORDS else None for w in words], dtype=object)
+    values = pd.Series(
+        [True if w in TRUE_WORDS else False if w in FALSE_WORDS else None for w in words], dtype=object
+    )
     reasons = np.array(
-        [None if w in TRUE_WORDS or w in FALSE_WORDS else "is not a boolean (true/false)" for w in words], dtype=object
+        [None if w in TRUE_WORDS or w in FALSE_WORDS else "is not a boolean (true/false)" for w in words],
+        dtype=object,
     )
     return values, reasons
 
@@ -187,7 +212,9 @@ def _time_zone_reason(value: str) -> str | None:
     return None
 
 
-def load_contacts(db: Database, data_dir: Path | str, *, now: dt.datetime | None = None) -> ContactsSummary | None:
+def load_contacts(
+    db: Database, data_dir: Path | str, *, now: dt.datetime | None = None
+) -> ContactsSummary | None:
     """Append the new rows of ``data_dir/contacts.csv`` to ``contact_preferences``, all or nothing.
 
     Returns None when there is no contacts.csv (optional file); raises :class:`LoadError` when it
@@ -199,13 +226,22 @@ def load_contacts(db: Database, data_dir: Path | str, *, now: dt.datetime | None
         return None
     channels = frozenset(channel for (channel,) in db.query("select channel from channels"))
     contacts = read_contacts(path, channels, now=now)
-    contacts["time_zone"] = contacts["time_zone"].map(lambda value: value.strip() if isinstance(value, str) else None)
+    contacts["time_zone"] = contacts["time_zone"].map(
+        lambda value: value.strip() if isinstance(value, str) else None
+    )
     known = {user_id for (user_id,) in db.query("select user_id from users")}
     orphans = [index for index, user_id in enumerate(contacts["user_id"]) if int(user_id) not in known]
     if orphans:
         raise LoadError(
             [
-                Problem(CONTACTS.file_name, None, 1, "user_id", str(contacts["user_id"].iloc[i]), "is not a loaded user")
+                Problem(
+                    CONTACTS.file_name,
+                    None,
+                    1,
+                    "user_id",
+                    str(contacts["user_id"].iloc[i]),
+                    "is not a loaded user",
+                )
                 for i in orphans
             ]
         )
@@ -214,7 +250,10 @@ def load_contacts(db: Database, data_dir: Path | str, *, now: dt.datetime | None
     contacts["updated_at"] = pd.to_datetime(contacts["updated_at"]).dt.tz_localize(None)
     with db.transaction():
         before = db.scalar("select count(*) from contact_preferences")
-        db.execute("create temporary table if not exists contacts_stage as select * from contact_preferences where 1 = 0")
+        db.execute(
+            "create temporary table if not exists contacts_stage as"
+            " select * from contact_preferences where 1 = 0"
+        )
         db.execute("delete from contacts_stage")
         db.insert_df("contacts_stage", contacts)
         db.execute(
@@ -251,13 +290,17 @@ def unsubscribe(db: Database, token: str, *, now: dt.datetime | None = None) -> 
             " on conflict do nothing",
             [user_id, channel, purpose, address, at, SOURCE_UNSUBSCRIBE, at],
         )
-        db.execute("update unsubscribe_tokens set used_at = coalesce(used_at, ?) where token = ?", [at, token])
+        db.execute(
+            "update unsubscribe_tokens set used_at = coalesce(used_at, ?) where token = ?", [at, token]
+        )
     return user_id, channel, purpose
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder with contacts.csv (default: data/)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DATA_DIR, help="folder with contacts.csv (default: data/)"
+    )
     parser.add_argument("--unsubscribe", metavar="TOKEN", default=None, help="record a one-click unsubscribe")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

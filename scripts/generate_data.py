@@ -1117,7 +1117,8 @@ def write_contacts(path: Path, users: Users, end: int, seed: int) -> int:
             if has_email[i]:
                 address = f"customer{user_id}@example.com"
                 opted = "true" if email_in[i] else "false"
-                writer.writerow((user_id, "email", address, opted, stamp(given[i]), "marketing", zones[zone[i]]))
+                row = (user_id, "email", address, opted, stamp(given[i]), "marketing", zones[zone[i]])
+                writer.writerow(row)
                 rows += 1
                 if email_in[i] and withdrawn[i] and later[i] > given[i]:
                     writer.writerow((user_id, "email", address, "false", stamp(later[i]), "marketing", ""))
@@ -1312,7 +1313,8 @@ def generate(
     counts = np.zeros(len(INTERACTION_TYPES), dtype=np.int64)
     active_users = 0
     shoe_seen = np.zeros(shoes, dtype=bool)
-    tmp = {name: out / f".{name}.tmp" for name in ("users.csv", "shoes.csv", "interactions.csv", "contacts.csv")}
+    names = ("users.csv", "shoes.csv", "interactions.csv", "contacts.csv")
+    tmp = {name: out / f".{name}.tmp" for name in names}
     try:
         write_users(tmp["users.csv"], people)
         write_shoes(tmp["shoes.csv"], catalogue)

@@ -380,6 +380,7 @@ create table if not exists notifications (
     due_on date not null,
     channel text,
     address text,
+    time_zone text,
     subject text,
     body text,
     unsubscribe_token text,
@@ -397,6 +398,7 @@ comment on table notifications is 'The outbox: one row per after-sale message de
 comment on column notifications.idempotency_key is '<kind>:<user_id>:<shoe_id>:<purchased_on>:<due_on>; sent to a webhook as the Idempotency-Key header.';
 comment on column notifications.status is 'queued (to send), sent, failed (last attempt failed; retried until settings.max_send_attempts), suppressed (no consent), expired (not sent in time).';
 comment on column notifications.reason is 'Why a row is suppressed or expired (no_consent, expired); null otherwise.';
+comment on column notifications.time_zone is 'The customer''s IANA time zone when queued: quiet hours are local to it.';
 comment on column notifications.queued_on is 'The reference date of the run that decided the row.';
 comment on column notifications.sent_on is 'The reference date of the run that sent it (outcomes count purchases after it).';
 comment on column notifications.last_error is 'The error of the last failed attempt.';

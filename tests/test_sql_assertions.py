@@ -229,9 +229,13 @@ def add_messaging(db: Database) -> None:
     preferences = [
         (user_id, "email", "marketing", f"c{user_id}@example.com", True, "Europe/Berlin", given)
         for user_id in users[::2]
-    ] + [(user_id, "email", "marketing", f"c{user_id}@example.com", False, None, withdrawn) for user_id in users[:6:2]]
+    ] + [
+        (user_id, "email", "marketing", f"c{user_id}@example.com", False, None, withdrawn)
+        for user_id in users[:6:2]
+    ]
     frame = pd.DataFrame(
-        preferences, columns=["user_id", "channel", "purpose", "address", "is_opted_in", "time_zone", "updated_at"]
+        preferences,
+        columns=["user_id", "channel", "purpose", "address", "is_opted_in", "time_zone", "updated_at"],
     )
     db.insert_df("contact_preferences", frame.assign(source="test", recorded_at=given))
     rows = []
@@ -247,7 +251,9 @@ def add_messaging(db: Database) -> None:
     columns = ["idempotency_key", "user_id", "kind", "purpose", "due_on", "status", "reason", "queued_on",
                "sent_on", "created_at", "updated_at"]  # fmt: skip
     db.insert_df("notifications", pd.DataFrame(rows, columns=columns))
-    suggestions = [(key, rank, shoe_id) for key, *_ in rows[1::2] for rank, shoe_id in enumerate((101, 102), 1)]
+    suggestions = [
+        (key, rank, shoe_id) for key, *_ in rows[1::2] for rank, shoe_id in enumerate((101, 102), start=1)
+    ]
     db.insert_df(
         "notification_suggestions", pd.DataFrame(suggestions, columns=["idempotency_key", "rank", "shoe_id"])
     )
