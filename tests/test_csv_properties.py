@@ -33,6 +33,7 @@ from scripts.contract import (
 )
 from scripts.db import Database
 from scripts.load import LoadError, load
+from scripts.schema import create_schema, view_files
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 FAST = settings(max_examples=100, deadline=None)
@@ -363,3 +364,106 @@ def test_arbitrary_cells_load_or_raise_load_error_only(module_db, tmp_path_facto
     else:
         assert summary.rows_rejected == 0
         assert db.scalar("select count(*) from load_runs") == 1
+
+
+# -- any length, any magnitude (issue 17) --------------------------------------------------------
+digits = st.text(alphabet="0123456789", min_size=1, max_size=6_000)
+huge_cell = st.one_of(
+    st.tuples(st.sampled_from(["", "+", "-"]), digits).map("".join),  # integers of any magnitude
+    st.tuples(digits, digits).map(".".join),  # decimals with any number of digits on either side
+    st.integers(1, 6_000).map(lambda n: "9" * n),
+    st.integers(1, 6_000).map(lambda n: "0" * n + "1"),
+    st.text(max_size=20_000),  # text of any length
+)
+
+
+@FAST
+@given(cells=st.lists(huge_cell | any_cell, min_size=1, max_size=4), column=st.sampled_from(ALL_COLUMNS))
+def test_cells_of_any_length_and_magnitude_get_a_value_or_a_reason(cells, column):
+    values, reasons = parse_column(column, cells, categories=frozenset({"view", "purchase"}), now=NOW)
+    for value, reason, cell in zip(values, reasons, cells, strict=True):
+        assert reason is None or (isinstance(reason, str) and reason)
+        if reason is not None:
+            assert pd.isna(value)
+        elif column.kind in ("id", "integer") and cell.strip():
+            # an accepted integer is within its column's range, whatever its length
+            assert (column.low or -(2**63)) <= value <= (column.high or 2**63 - 1)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def built_db(request, tmp_path_factory):
+    """Tables and views, for the check that every accepted file leaves every view computable."""
+    url = fresh_url(request.param, request, tmp_path_factory.mktemp("built"))
+    with Database(url) as db:
+        create_schema(db)
+        yield db
+
+
+VIEWS = [path.stem for path in view_files()]
+USAGES = ["running", "walking", "casual", "hiking", "formal", "training", "odd usage"]
+MATERIALS = ["leather", "suede", "mesh", "canvas", "rubber", "cork", "odd material"]
+# anywhere in the contract's ranges, the bounds included
+contract_users = st.lists(
+    st.tuples(
+        st.integers(-(2**63), 2**63 - 1) | st.sampled_from([-(2**63), 2**63 - 1]),
+        st.none() | st.integers(0, 120) | st.sampled_from([0, 120]),
+        st.none() | filled_text,
+        st.sampled_from(USAGES),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda row: row[0],
+)
+contract_shoes = st.lists(
+    st.tuples(
+        st.integers(-(2**63), 2**63 - 1),
+        st.integers(0, round(PRICE_MAX * 100)) | st.sampled_from([0, round(PRICE_MAX * 100)]),
+        st.sampled_from(MATERIALS),
+        st.integers(1, LIFESPAN_DAYS_MAX) | st.sampled_from([1, LIFESPAN_DAYS_MAX]),
+    ),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda row: row[0],
+)
+contract_moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime.now().replace(microsecond=0))
+
+
+@END_TO_END
+@given(
+    users=contract_users,
+    shoes=contract_shoes,
+    events=st.lists(
+        st.tuples(
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.sampled_from(["view", "add_to_wishlist", "purchase", "purchase"]),
+            contract_moments | st.sampled_from([datetime(1900, 1, 1)]),
+        ),
+        max_size=8,
+    ),
+)
+def test_every_accepted_file_leaves_every_view_computable(built_db, tmp_path_factory, users, shoes, events):
+    db = built_db
+    empty_tables(db)
+    user_text = csv_text(
+        USER_FIELDS, [[uid, "" if age is None else age, gender or "", usage] for uid, age, gender, usage in users]
+    )
+    shoe_rows = [
+        {"shoe_id": sid, "name": "Shoe", "brand": "Acme", "type": "boot", "material": material, "color": "red",
+         "price": f"{Decimal(cents).scaleb(-2):.2f}", "lifespan_days": days}
+        for sid, cents, material, days in shoes
+    ]  # fmt: skip
+    shoe_text = csv_text(SHOE_FIELDS, [[row.get(name, "") for name in SHOE_FIELDS] for row in shoe_rows])
+    event_rows = {
+        (users[u % len(users)][0], shoes[s % len(shoes)][0], kind, moment.isoformat() + "Z")
+        for u, s, kind, moment in events
+    }
+    event_text = csv_text([column.name for column in INTERACTIONS.columns], sorted(event_rows))
+    folder = tmp_path_factory.mktemp("contract_bounds")
+    write_files(folder, user_text, shoe_text, event_text)
+    assert load(db, folder).rows_rejected == 0
+    for view in VIEWS:
+        db.scalar(f"select count(*) from {view}")  # raises if the view cannot be computed
+    # care reminders stay within each pair's personal lifespan (the shortest schedule: every 45 days)
+    purchases = db.scalar("select count(*) from purchases")
+    assert db.scalar("select count(*) from care_notifications") <= purchases * (2 * LIFESPAN_DAYS_MAX // 45 + 1)
