@@ -21,6 +21,10 @@ The rules (the contract, as in the README):
 - ``text``: any text; blank (empty or only whitespace) means NULL where optional and is refused where
   required; stored verbatim, surrounding whitespace included.
 - ``category``: one of a set read from the database (``interaction_types``), matched exactly.
+- ``choice``: one of the column's own ``choices``, matched after trimming, lowercasing and turning
+  spaces into underscores (``In Stock`` -> ``in_stock``); stored in that normal form.
+- ``date``: ``YYYY-MM-DD``, from 1900-01-01 to 2999-12-31 (may be in the future).
+- A column with ``may_be_absent`` may be missing from the header altogether: every row is then NULL.
 - ``timestamp``: ISO 8601 extended format, ``YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|+HH[:MM]]``;
   without an offset it is UTC; stored as UTC; from 1900-01-01 up to now plus a small tolerance.
 - every cell: valid UTF-8 (read with ``surrogateescape``, so a bad byte shows up as a lone
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -42,6 +46,8 @@ BIGINT_DIGITS = 19  # digits of the largest bigint: a longer integer (leading ze
 PRICE_MAX = 1_000_000.00  # a shop's price in any currency (numeric(12, 2) would hold 9,999,999,999.99)
 LIFESPAN_DAYS_MAX = 3650  # ten years: the longest life a pair is rated for
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_DATE = "2999-12-31"  # the last accepted date of a ``date`` column
+AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder")  # Google Merchant Center values
 FUTURE_TOLERANCE = timedelta(days=1)  # clock skew, and local times written without an offset
 
 _INTEGER = r"[+-]?[0-9]+"
@@ -67,6 +73,8 @@ class Column:
     low: int | None = None
     high: int | None = None
     target: str | None = None  # the table column, when it is named differently
+    choices: tuple[str, ...] = ()  # the accepted values of a ``choice`` column
+    may_be_absent: bool = False  # the header may leave the column out (all NULL then)
 
     @property
     def column(self) -> str:
@@ -85,6 +93,11 @@ class FileContract:
     @property
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    @property
+    def header_names(self) -> list[str]:
+        """The columns every header must name (the others may be absent)."""
+        return [column.name for column in self.columns if not column.may_be_absent]
 
     def __getitem__(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
@@ -114,6 +127,9 @@ SHOES = FileContract(
         Column("price", "decimal", "numeric(12, 2)"),
         Column("care_instructions", "text", "text", required=False),
         Column("lifespan_days", "integer", "integer", low=1, high=LIFESPAN_DAYS_MAX),
+        # the assortment (optional columns): Google Merchant Center availability, empty = in_stock
+        Column("availability", "choice", "text", required=False, choices=AVAILABILITY, may_be_absent=True),
+        Column("discontinued_on", "date", "date", required=False, may_be_absent=True),
     ),
     key=("shoe_id",),
 )
@@ -307,6 +323,38 @@ def _parse_category(
     return text.where(known, None), reasons
 
 
+def _parse_choice(column: Column, text: pd.Series, **_) -> tuple[pd.Series, np.ndarray]:
+    reasons = np.full(len(text), None, dtype=object)
+    blank = _blank(text)
+    normal = text.str.strip().str.lower().str.replace(r"\s+", "_", regex=True)
+    known = _mask(normal.isin(column.choices))
+    reasons[~known & ~blank] = f"is not one of {', '.join(column.choices)}"
+    _required(column, blank, reasons)
+    return normal.where(known, None), reasons
+
+
+def _parse_date(column: Column, text: pd.Series, **_) -> tuple[pd.Series, np.ndarray]:
+    n = len(text)
+    reasons = np.full(n, None, dtype=object)
+    values = np.full(n, None, dtype=object)
+    stripped = text.str.strip()
+    blank = _mask(stripped == "")
+    shaped = _mask(stripped.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"))
+    # in Python: pandas' timestamps end in 2262
+    for i in np.flatnonzero(shaped):
+        try:
+            values[i] = date.fromisoformat(stripped.iat[i])
+        except ValueError:
+            shaped[i] = False
+    reasons[~blank & ~shaped] = "is not a valid date (YYYY-MM-DD)"
+    # as text: an ISO date is within range exactly when it sorts within it
+    out_of_range = shaped & _mask((stripped < "1900-01-01") | (stripped > LATEST_DATE))
+    reasons[out_of_range] = f"is out of range (1900-01-01..{LATEST_DATE})"
+    values[out_of_range] = None
+    _required(column, blank, reasons)
+    return pd.Series(values, dtype=object), reasons
+
+
 def _parse_timestamp(
     column: Column, text: pd.Series, *, now: datetime | None, **_
 ) -> tuple[pd.Series, np.ndarray]:
@@ -355,5 +403,7 @@ _PARSERS = {
     "decimal": _parse_decimal,
     "text": _parse_text,
     "category": _parse_category,
+    "choice": _parse_choice,
+    "date": _parse_date,
     "timestamp": _parse_timestamp,
 }

@@ -231,7 +231,7 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
     headers, problems, warnings = {}, [], []
     for contract in CONTRACTS:
         name, path = contract.file_name, data_dir / contract.file_name
-        expected = ",".join(contract.names)
+        expected = ",".join(contract.header_names)  # optional columns (may_be_absent) need not be named
         if not path.is_file():
             problems.append(Problem(name, None, None, None, None, f"file not found in {data_dir}"))
             continue
@@ -267,7 +267,7 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
                     warnings.append(f"{name}:{line}:{position + 1}: extra column {quote(column)} is ignored")
         if extra > REPORTED_WARNINGS:
             warnings.append(f"{name}:{line}: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored")
-        for column in contract.names:
+        for column in contract.header_names:
             if column not in positions:
                 problems.append(
                     Problem(name, line, None, None, None, f"missing column {column!r} (expected {expected})")
@@ -474,8 +474,9 @@ def _validate(chunk: _Chunk, index: int, contract: FileContract, header: _Header
     refused = np.zeros(n, dtype=bool)
     values, problems = {}, []
     for column in contract.columns:
-        position = header.positions[column.name]
-        raw = list(map(itemgetter(position), chunk.rows))
+        position = header.positions.get(column.name)
+        # a column the header leaves out (only a may_be_absent one gets here) is empty in every row
+        raw = list(map(itemgetter(position), chunk.rows)) if position is not None else [""] * n
         parsed, reasons = parse_column(column, raw, categories=categories, now=now)
         bad = pd.notna(reasons)
         if bad.any():

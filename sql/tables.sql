@@ -105,6 +105,37 @@ comment on column shoes.type is 'Kind of shoe (running, hiking, sneaker, ...); o
 comment on column shoes.price is 'Price in the shop''s currency, two decimals.';
 comment on column shoes.care_instructions is 'Free text from the catalogue, stored verbatim; null when empty.';
 comment on column shoes.lifespan_days is 'Expected life in days for a wearer with wear factor 1.0.';
+-- the assortment, added after the first release: databases built before get it here
+alter table shoes add column if not exists availability text;
+alter table shoes add column if not exists discontinued_on date;
+comment on column shoes.availability is 'Google Merchant Center availability: in_stock, out_of_stock, preorder or backorder; null = in_stock. Only out_of_stock stops a shoe being shown.';
+comment on column shoes.discontinued_on is 'The last day the shoe is sold; after it (reference date later) it is never shown. Null = not discontinued.';
+
+-- how many recommendations a list shows (of the run's top_n, after the assortment and the rules)
+alter table settings add column if not exists recommendations_shown integer default 10;
+comment on column settings.recommendations_shown is 'Shoes shown per customer and per segment list (10): the top of what the run stored (top_n, 50) once unavailable, excluded and capped shoes are gone.';
+
+-- what the retailer puts in or out of the lists, applied by the views over the stored scores
+create table if not exists merchandising_rules (
+    rule_id integer primary key,
+    action text not null check (action in ('exclude', 'boost', 'cap')),
+    attribute text not null check (attribute in ('brand', 'type')),
+    value text check (value <> ''),
+    boost_factor double precision check (boost_factor > 0),
+    max_shoes integer check (max_shoes >= 1),
+    is_active boolean not null default true,
+    note text,
+    check ((action = 'boost') = (boost_factor is not null)),
+    check ((action = 'cap') = (max_shoes is not null)),
+    check (action = 'cap' or value is not null)
+);
+comment on table merchandising_rules is 'Merchandising rules the retailer edits: exclude a brand or type, boost one (a factor on its scores), cap the shoes of one type or brand in a customer''s top 10. Applied by the views at once, no rescoring.';
+comment on column merchandising_rules.action is 'exclude (never shown), boost (score x boost_factor before ranking) or cap (at most max_shoes per value in a list).';
+comment on column merchandising_rules.attribute is 'brand or type: the shoe attribute the rule matches.';
+comment on column merchandising_rules.value is 'The brand or type matched exactly; for a cap, null = every value of the attribute.';
+comment on column merchandising_rules.boost_factor is 'boost only: multiplies the score (> 1 lifts, < 1 lowers); several boosts on a shoe multiply.';
+comment on column merchandising_rules.max_shoes is 'cap only: at most this many shoes of one value in a list (the smallest of the caps that match).';
+comment on column merchandising_rules.is_active is 'False keeps the rule on file without applying it.';
 
 create table if not exists interactions (
     user_id bigint not null references users (user_id),
@@ -230,6 +261,77 @@ create table if not exists segment_recommendations (
 comment on table segment_recommendations is 'Top-N shoes for a brand-new customer of each segment (usage x gender x age band), per scoring run.';
 comment on column segment_recommendations.gender is 'Gender, or ''unknown''.';
 comment on column segment_recommendations.age_band is 'age_bands.age_band, or ''unknown''.';
+
+-- The state of a run's fitted model that a refresh (python -m scripts.score --refresh) folds new
+-- customers into without refitting: per shoe its SVD factors, its row of the blended CF operator and
+-- its TF-IDF vector; per segment its cold-start scores. Arrays are little-endian float32 (terms: int32)
+-- in one bytea per row (blob on DuckDB): 5,000 shoes with an operator are 5,000 rows of 20 kB.
+create table if not exists model_run_shoes (
+    run_id bigint not null,
+    shoe_id bigint not null,
+    position integer not null check (position >= 0),
+    item_factors bytea not null,
+    cf_operator bytea,
+    content_terms bytea not null,
+    content_weights bytea not null
+);
+{{ score_table_key('model_run_shoes', 'run_id, position') }}
+comment on table model_run_shoes is 'Per run and shoe: the fitted model''s item state (a refresh rebuilds the model from it).';
+comment on column model_run_shoes.position is 'The shoe''s column in the run''s matrices (0-based, shoe_id order).';
+comment on column model_run_shoes.item_factors is 'The shoe''s row of Q (PureSVD item factors), float32 x k.';
+comment on column model_run_shoes.cf_operator is 'The shoe''s row of the blended CF operator C (EASE / item-kNN with PureSVD), float32 x shoes; null when PureSVD alone (C = Q Q^T).';
+comment on column model_run_shoes.content_terms is 'Term indices (int32) of the shoe''s TF-IDF vector.';
+comment on column model_run_shoes.content_weights is 'Weights (float32) of those terms.';
+
+create table if not exists model_run_segments (
+    run_id bigint not null,
+    primary_usage text not null,
+    gender text not null,
+    age_band text not null,
+    position integer not null check (position >= 0),
+    scores bytea not null
+);
+{{ score_table_key('model_run_segments', 'run_id, position') }}
+comment on table model_run_segments is 'Per run and segment: the cold-start score of every shoe (float32 x shoes, in model_run_shoes.position order).';
+
+create table if not exists model_run_users (
+    run_id bigint not null,
+    refresh_id bigint not null,
+    user_id bigint not null,
+    n_events bigint not null
+);
+{{ score_table_key('model_run_users', 'run_id, refresh_id, user_id') }}
+comment on table model_run_users is 'Per run (refresh_id 0) or refresh and customer scored: how many interaction events they had; a refresh scores the customers whose count changed since, or who are new.';
+
+create table if not exists model_refreshes (
+    refresh_id bigint primary key,
+    run_id bigint not null,
+    status text not null check (status in ('running', 'complete', 'failed')),
+    started_at timestamp not null,
+    finished_at timestamp,
+    n_users bigint,
+    n_recommendations bigint,
+    timings text,
+    error text
+);
+comment on table model_refreshes is 'One row per refresh (python -m scripts.score --refresh): new customers and new events folded into a run''s model without refitting; only complete refreshes of the latest run are shown.';
+comment on column model_refreshes.run_id is 'The complete run whose fitted model the refresh used.';
+
+create table if not exists refreshed_recommendations (
+    refresh_id bigint not null,
+    run_id bigint not null,
+    user_id bigint not null,
+    rank integer not null check (rank >= 1),
+    shoe_id bigint not null,
+    score double precision not null,
+    cf_score double precision,
+    content_score double precision,
+    cf_weight double precision check (cf_weight between 0 and 1),
+    popularity_share double precision,
+    reason_shoe_id bigint
+);
+{{ score_table_key('refreshed_recommendations', 'refresh_id, user_id, rank') }}
+comment on table refreshed_recommendations is 'Top-N per refreshed customer, as recommendations; a customer''s newest complete refresh of the latest run replaces their run rows in user_recommendations.';
 
 ------------------------------------------------------------------------------------------------
 -- Offline evaluation (python -m scripts.evaluate) and the parameters it tunes

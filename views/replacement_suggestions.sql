@@ -1,6 +1,6 @@
 -- one row per (user_id, shoe_id, rank): for a shoe whose replacement window is open, one of the top 3
--- shoes to replace it with, from the latest complete run's shoe_similarities, never a shoe the user has
--- bought; ordered by weight x similarity + (1 - weight) x the user's own score (settings, default 0.7).
+-- shoes to replace it with, from the latest complete run's shoe_similarities, only shoes shoe_assortment
+-- shows (buyable now, not excluded by a rule), never a shoe the user has bought; ordered by weight x similarity + (1 - weight) x the user's own score (settings, default 0.7).
 
 create view replacement_suggestions as
 
@@ -36,6 +36,10 @@ purchase_events as (
 
 settings_in_force as (
     select replacement_similarity_weight from current_settings
+),
+
+assortment as (
+    select shoe_id from shoe_assortment where is_shown
 ),
 
 run_similarities as (
@@ -87,6 +91,8 @@ candidates as (
         on open_windows.shoe_id = run_similarities.shoe_id
     inner join shoes_source
         on run_similarities.similar_shoe_id = shoes_source.shoe_id
+    inner join assortment
+        on run_similarities.similar_shoe_id = assortment.shoe_id
     left join purchase_events
         on open_windows.user_id = purchase_events.user_id
         and run_similarities.similar_shoe_id = purchase_events.shoe_id
@@ -192,7 +198,7 @@ from ranked
 cross join latest_run
 where ranked.rank <= 3;
 
-comment on view replacement_suggestions is 'Up to three shoes to replace each owned shoe whose replacement window is open, from the latest complete run; never a shoe the user has bought.';
+comment on view replacement_suggestions is 'Up to three shoes to replace each owned shoe whose replacement window is open, from the latest complete run; only shoes that can be bought now and no rule excludes (shoe_assortment), never a shoe the user has bought.';
 comment on column replacement_suggestions.shoe_id is 'The owned shoe to replace (its replacement_windows row is nearing or past end of life).';
 comment on column replacement_suggestions.rank is '1..3 by suggestion_score, then similarity, then suggested_shoe_id.';
 comment on column replacement_suggestions.similarity is 'shoe_similarities.similarity of the owned and the suggested shoe in the run.';

@@ -1,5 +1,9 @@
--- one row per (user_id, rank): the latest complete scoring run's recommendations for a user, without the
--- shoes they have bought (at any time, so a purchase after the run disappears at once), re-ranked 1..n.
+-- one row per (user_id, rank): what a customer is shown now. Their list comes from their newest complete
+-- refresh of the latest complete run (scripts.score --refresh), else from the run itself, else (a customer
+-- the run never saw: registered since) their segment's list, as new_customer_recommendations; then only shoes
+-- shoe_assortment shows (buyable, not excluded) that they have not bought (at any time, so a purchase after
+-- the run disappears at once), scores times the rules' boosts, at most the caps per brand and per type,
+-- re-ranked 1..n and cut at settings.recommendations_shown (10).
 -- reason: what carries the pick, the largest of its behaviour, content and popularity shares: the user's
 -- strongest interaction with the run's reason shoe (that shoe names at most 3 picks this way), the brand
 -- and type the pick shares with it, or the user's segment. Rows of a run without popularity_share keep the
@@ -9,6 +13,10 @@ create view user_recommendations as
 
 with latest_run as (
     select run_id from latest_model_run
+),
+
+refreshes_source as (
+    select refresh_id, run_id, status from model_refreshes
 ),
 
 recommendations_source as (
@@ -26,8 +34,46 @@ recommendations_source as (
     from recommendations
 ),
 
+-- who the latest run scored: rank 1 is one row per user, found on the table's key (a second import, so that
+-- PostgreSQL inlines each: a CTE read twice is materialised)
+run_heads as (
+    select run_id, user_id from recommendations where rank = 1
+),
+
+refreshed_source as (
+    select
+        refresh_id,
+        run_id,
+        user_id,
+        rank,
+        shoe_id,
+        score,
+        cf_score,
+        content_score,
+        cf_weight,
+        popularity_share,
+        reason_shoe_id
+    from refreshed_recommendations
+),
+
+refreshed_heads as (
+    select refresh_id, user_id from refreshed_recommendations where rank = 1
+),
+
+segment_recommendations_source as (
+    select run_id, primary_usage, gender, age_band, rank, shoe_id, score from segment_recommendations
+),
+
 shoes_source as (
     select shoe_id, name, brand, type, material, color, price from shoes
+),
+
+assortment as (
+    select shoe_id, is_shown, boost_factor, brand_cap, type_cap from shoe_assortment
+),
+
+settings_in_force as (
+    select recommendations_shown from current_settings
 ),
 
 -- purchase events, not de-duplicated: the anti-join below then runs on the interactions primary key
@@ -49,67 +95,214 @@ segments as (
     select user_id, segment from user_segments
 ),
 
-run_recommendations as (
+customers as (
+    select user_id, primary_usage, gender, age_band from user_segments
+),
+
+latest_refreshes as (
+    select refreshes_source.refresh_id
+    from refreshes_source
+    inner join latest_run
+        on refreshes_source.run_id = latest_run.run_id
+    where refreshes_source.status = 'complete'
+),
+
+-- per refreshed user: their newest complete refresh of the latest run
+newest_refreshes as (
     select
-        recommendations_source.run_id,
-        recommendations_source.user_id,
-        recommendations_source.rank,
-        recommendations_source.shoe_id,
-        recommendations_source.score,
-        recommendations_source.cf_score,
-        recommendations_source.content_score,
-        recommendations_source.cf_weight,
-        recommendations_source.popularity_share,
-        recommendations_source.reason_shoe_id
+        refreshed_heads.user_id,
+        max(refreshed_heads.refresh_id) as refresh_id
+    from refreshed_heads
+    inner join latest_refreshes
+        on refreshed_heads.refresh_id = latest_refreshes.refresh_id
+    group by refreshed_heads.user_id
+),
+
+run_rows as (
+    select
+        recommendations_source.*,
+        'run' as list_source
     from recommendations_source
     inner join latest_run
         on recommendations_source.run_id = latest_run.run_id
+    left join newest_refreshes
+        on recommendations_source.user_id = newest_refreshes.user_id
+    where newest_refreshes.user_id is null
 ),
 
-not_bought as (
+refresh_rows as (
     select
-        run_recommendations.run_id,
-        run_recommendations.user_id,
-        run_recommendations.rank as model_rank,
-        row_number() over (
-            partition by run_recommendations.user_id order by run_recommendations.rank
-        ) as rank,
-        run_recommendations.shoe_id,
+        refreshed_source.run_id,
+        refreshed_source.user_id,
+        refreshed_source.rank,
+        refreshed_source.shoe_id,
+        refreshed_source.score,
+        refreshed_source.cf_score,
+        refreshed_source.content_score,
+        refreshed_source.cf_weight,
+        refreshed_source.popularity_share,
+        refreshed_source.reason_shoe_id,
+        'refresh' as list_source
+    from refreshed_source
+    inner join newest_refreshes
+        on refreshed_source.user_id = newest_refreshes.user_id
+        and refreshed_source.refresh_id = newest_refreshes.refresh_id
+),
+
+-- customers neither the latest run nor a refresh of it scored (loaded since): no history as far as the
+-- model knows, so what it gives a user without history: the segment's cold-start list, all prior
+new_customers as (
+    select
+        customers.user_id,
+        customers.primary_usage,
+        customers.gender,
+        customers.age_band,
+        latest_run.run_id
+    from customers
+    cross join latest_run
+    left join run_heads
+        on customers.user_id = run_heads.user_id
+        and latest_run.run_id = run_heads.run_id
+    left join newest_refreshes
+        on customers.user_id = newest_refreshes.user_id
+    where run_heads.user_id is null and newest_refreshes.user_id is null
+),
+
+segment_rows as (
+    select
+        new_customers.run_id,
+        new_customers.user_id,
+        segment_recommendations_source.rank,
+        segment_recommendations_source.shoe_id,
+        segment_recommendations_source.score,
+        cast(null as double precision) as cf_score,
+        segment_recommendations_source.score as content_score,
+        cast(0 as double precision) as cf_weight,
+        cast(1 as double precision) as popularity_share,
+        cast(null as bigint) as reason_shoe_id,
+        'segment' as list_source
+    from new_customers
+    inner join segment_recommendations_source
+        on new_customers.run_id = segment_recommendations_source.run_id
+        and new_customers.primary_usage = segment_recommendations_source.primary_usage
+        and new_customers.gender = segment_recommendations_source.gender
+        and new_customers.age_band = segment_recommendations_source.age_band
+),
+
+scored_rows as (
+    select
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
+        reason_shoe_id, list_source
+    from run_rows
+    union all
+    select
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
+        reason_shoe_id, list_source
+    from refresh_rows
+    union all
+    select
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
+        reason_shoe_id, list_source
+    from segment_rows
+),
+
+-- the shoes that may be shown and the user has not bought, their score times the rules' boost
+allowed as (
+    select
+        scored_rows.run_id,
+        scored_rows.user_id,
+        scored_rows.rank as model_rank,
+        scored_rows.shoe_id,
         shoes_source.name,
         shoes_source.brand,
         shoes_source.type,
         shoes_source.material,
         shoes_source.color,
         shoes_source.price,
-        run_recommendations.score,
-        run_recommendations.cf_score,
-        run_recommendations.content_score,
-        run_recommendations.cf_weight,
+        scored_rows.score,
+        scored_rows.cf_score,
+        scored_rows.content_score,
+        scored_rows.cf_weight,
+        scored_rows.popularity_share,
+        scored_rows.reason_shoe_id,
+        scored_rows.list_source,
+        scored_rows.score * assortment.boost_factor as ranking_score,
+        assortment.brand_cap,
+        assortment.type_cap
+    from scored_rows
+    inner join shoes_source
+        on scored_rows.shoe_id = shoes_source.shoe_id
+    inner join assortment
+        on scored_rows.shoe_id = assortment.shoe_id
+    left join purchase_events
+        on scored_rows.user_id = purchase_events.user_id
+        and scored_rows.shoe_id = purchase_events.shoe_id
+    where purchase_events.user_id is null and assortment.is_shown
+),
+
+-- the caps: a shoe beyond its brand's cap goes first, then one beyond its type's (best ranking_score kept)
+brand_ordered as (
+    select
+        allowed.*,
+        row_number() over (
+            partition by allowed.user_id, allowed.brand order by allowed.ranking_score desc, allowed.model_rank
+        ) as brand_order
+    from allowed
+),
+
+type_ordered as (
+    select
+        brand_ordered.*,
+        row_number() over (
+            partition by brand_ordered.user_id, brand_ordered.type
+            order by brand_ordered.ranking_score desc, brand_ordered.model_rank
+        ) as type_order
+    from brand_ordered
+    where brand_ordered.brand_cap is null or brand_ordered.brand_order <= brand_ordered.brand_cap
+),
+
+ranked as (
+    select
+        type_ordered.*,
+        row_number() over (
+            partition by type_ordered.user_id order by type_ordered.ranking_score desc, type_ordered.model_rank
+        ) as rank
+    from type_ordered
+    where type_ordered.type_cap is null or type_ordered.type_order <= type_ordered.type_cap
+),
+
+not_bought as (
+    select
+        ranked.run_id,
+        ranked.user_id,
+        ranked.model_rank,
+        ranked.rank,
+        ranked.shoe_id,
+        ranked.name,
+        ranked.brand,
+        ranked.type,
+        ranked.material,
+        ranked.color,
+        ranked.price,
+        ranked.score,
+        ranked.cf_score,
+        ranked.content_score,
+        ranked.cf_weight,
         case
-            when run_recommendations.score > 0
-                then least(
-                    greatest(
-                        run_recommendations.cf_weight * coalesce(run_recommendations.cf_score, 0)
-                        / run_recommendations.score,
-                        0
-                    ),
-                    1
-                )
+            when ranked.score > 0
+                then least(greatest(ranked.cf_weight * coalesce(ranked.cf_score, 0) / ranked.score, 0), 1)
             else 0
         end as behaviour_share,
         -- null (unknown) in rows of runs before popularity_share was recorded
         case
-            when run_recommendations.popularity_share is not null
-                then least(greatest(run_recommendations.popularity_share, 0), 1)
+            when ranked.popularity_share is not null
+                then least(greatest(ranked.popularity_share, 0), 1)
         end as popularity_share,
-        run_recommendations.reason_shoe_id
-    from run_recommendations
-    inner join shoes_source
-        on run_recommendations.shoe_id = shoes_source.shoe_id
-    left join purchase_events
-        on run_recommendations.user_id = purchase_events.user_id
-        and run_recommendations.shoe_id = purchase_events.shoe_id
-    where purchase_events.user_id is null
+        ranked.reason_shoe_id,
+        ranked.list_source
+    from ranked
+    cross join settings_in_force
+    where ranked.rank <= settings_in_force.recommendations_shown
 ),
 
 -- per (user, shoe): the interaction type furthest down the funnel (purchase > wishlist > view); over all
@@ -213,6 +406,8 @@ explained as (
     select
         kinds.*,
         case
+            when kinds.reason_kind = 'popularity' and kinds.list_source = 'segment'
+                then 'new since the last run: popular with ' || coalesce(kinds.segment, 'customers like you')
             when kinds.reason_kind = 'popularity'
                 then 'popular with ' || coalesce(kinds.segment, 'customers like you')
             when kinds.reason_kind = 'content'
@@ -267,11 +462,12 @@ select
     reason_kind,
     reason_shoe_id,
     model_rank,
-    run_id
+    run_id,
+    list_source
 from explained;
 
-comment on view user_recommendations is 'One row per (user, rank): the latest complete run''s recommendations minus the shoes the user has bought, re-ranked 1..n, each with the reason that carries it.';
-comment on column user_recommendations.rank is '1..n without gaps, after removing shoes the user has bought (model_rank is the run''s own rank).';
+comment on view user_recommendations is 'One row per (user, rank): the latest complete run''s recommendations (or the customer''s newest refresh of it, or their segment''s list when the run never saw them), only shoes that may be shown and the user has not bought, boosted and capped by merchandising_rules, re-ranked 1..n and cut at settings.recommendations_shown, each with the reason that carries it.';
+comment on column user_recommendations.rank is '1..n without gaps (n = settings.recommendations_shown, 10), by score x boost after removing unavailable, excluded, capped and bought shoes (model_rank is the run''s own rank).';
 comment on column user_recommendations.score is 'Hybrid score of the run: cf_weight x cf_score + (1 - cf_weight) x content_score.';
 comment on column user_recommendations.cf_weight is 'Share of the score from collaborative filtering for this user (grows with their history).';
 comment on column user_recommendations.behaviour_share is 'Share of this shoe''s score that comes from behaviour (collaborative filtering): cf_weight x cf_score / score, 0..1.';
@@ -280,5 +476,6 @@ comment on column user_recommendations.popularity_share is 'Share of this shoe''
 comment on column user_recommendations.reason is 'Why this shoe, by reason_kind: behaviour ''because you viewed / wishlisted / bought <reason shoe>'' (''on your wishlist'' or ''you looked at it before'' when it is the shoe itself); content ''similar to what you like: <brand> <type>'' (the brand and/or type it shares with the reason shoe; else ''similar to <reason shoe>'', or ''similar to what you like'' when that shoe already explains 3 picks); popularity ''popular with <segment>''.';
 comment on column user_recommendations.reason_kind is 'behaviour, content or popularity: the largest of the three shares (ties: behaviour, content, popularity). A reason shoe explains at most 3 picks by behaviour (the best ranked); later ones, and picks without a shoe to name, take the larger of content and popularity (popularity without a reason shoe). Runs without popularity_share: behaviour when the user interacted with the reason shoe, content when not, popularity without one.';
 comment on column user_recommendations.reason_shoe_id is 'The shoe in the user''s history that most explains this one (the run''s reason shoe), whatever reason_kind says; null when it comes from their segment.';
-comment on column user_recommendations.model_rank is 'Rank in the scoring run, before purchased shoes were removed.';
+comment on column user_recommendations.model_rank is 'Rank in the scoring run (or refresh, or segment list), before any shoe was removed.';
 comment on column user_recommendations.run_id is 'The scoring run (latest_model_run) the scores come from.';
+comment on column user_recommendations.list_source is 'Where the list comes from: run (the latest complete run), refresh (a refresh of it folded the customer''s new events in) or segment (new since the last run: their segment''s list until the next refresh or run).';
