@@ -107,6 +107,9 @@ GROUPS = ("warm", "cold", "all")
 METRICS_WRITTEN = (*METRICS, "coverage", "cold_item_share")
 DEFAULT_RELEVANT = ("add_to_wishlist", "purchase")
 MIN_VALIDATION_USERS = 200
+# customers evaluated at most (a seeded sample beyond): tuning fits dozens of settings, the test 8 models
+MAX_TUNING_USERS = 5_000
+MAX_TEST_USERS = 20_000
 # a simpler value is kept when it is within one standard error of the best (paired, over customers)
 SIMPLER_WITHIN = 0.683
 COLD_FOLDS = 5
@@ -179,6 +182,21 @@ class Split:
         users = np.array(sorted(self.relevant), dtype=np.int64)
         history = np.diff(self.inputs.strength.indptr)[users] > 0
         return {"warm": users[history], "cold": users[~history], "all": users}
+
+    def sampled(self, max_users: int, random_state: int) -> Split:
+        """The same split with at most ``max_users`` evaluated customers (a seeded sample of each group)."""
+        groups = self.groups()
+        if len(groups["all"]) <= max_users:
+            return self
+        rng = np.random.default_rng(random_state)
+        share = max_users / len(groups["all"])
+        kept = [
+            rng.choice(members, int(round(share * len(members))), replace=False)
+            for members in (groups["warm"], groups["cold"])
+        ]
+        keep = set(np.concatenate(kept).tolist())
+        log.info("evaluating a sample of %d of %d customers", len(keep), len(groups["all"]))
+        return dataclasses.replace(self, relevant={u: s for u, s in self.relevant.items() if u in keep})
 
 
 def time_span(db: Database) -> tuple[dt.datetime, dt.datetime]:
@@ -603,7 +621,9 @@ def tune_cold(
                 voters = np.ones(inputs.strength.shape[0], bool)
                 voters[members] = False
                 prior = segment_prior(inputs, candidate, voters)
-                index, _ = model.top_n(prior[inputs.user_segment[members]].copy(), k)
+                # a new customer's list is their segment's: one top-k per segment
+                by_segment, _ = model.top_n(prior.copy(), k)
+                index = by_segment[inputs.user_segment[members]]
                 lists.update(
                     {int(u): [int(i) for i in row if i >= 0] for u, row in zip(members, index, strict=True)}
                 )
@@ -784,7 +804,7 @@ def evaluate(
             if half_life not in validation_cache:
                 validation_cache[half_life] = user_split(
                     db, training_events, relevant_types, test_share, cold_share, seed + 1, half_life
-                )
+                ).sampled(MAX_TUNING_USERS, seed)
             return validation_cache[half_life]
 
         training_inputs = lambda half_life: make_test(half_life).inputs  # noqa: E731
@@ -802,7 +822,7 @@ def evaluate(
             if half_life not in validation_cache:
                 validation_cache[half_life] = make_split(
                     db, validation_cutoff, training_end, relevant_types, half_life
-                )
+                ).sampled(MAX_TUNING_USERS, seed)
             return validation_cache[half_life]
 
         training_inputs = lambda half_life: inputs_as_of(db, cutoff, half_life)  # noqa: E731
@@ -821,7 +841,7 @@ def evaluate(
             make_validation, params, max(ks), grid, min_users=min_users
         )
         history = cold_history + warm_history
-    split = make_test(float(params["half_life_days"]))
+    split = make_test(float(params["half_life_days"])).sampled(MAX_TEST_USERS, seed)
     if not split.relevant:
         raise ValueError(f"no {' or '.join(relevant_types)} held out: nothing to evaluate")
     peer_names = peers.available_peers() if with_peers else ()

@@ -240,3 +240,15 @@ def test_report_is_a_table():
     ]
     text = evaluate.report(rows, 10)
     assert "hybrid" in text and "ndcg" in text and "cold" in text
+
+
+def test_a_sampled_split_keeps_each_groups_share(loaded):
+    split = evaluate.user_split(loaded, evaluate.read_events(loaded), evaluate.DEFAULT_RELEVANT, 0.2, 0.1, 42)
+    groups = split.groups()
+    n = len(groups["all"])
+    sample = split.sampled(n // 2, random_state=0)
+    small = sample.groups()
+    assert len(small["all"]) == pytest.approx(n // 2, abs=2)
+    assert len(small["cold"]) == pytest.approx(len(groups["cold"]) / 2, abs=1)
+    assert set(small["all"]) <= set(groups["all"])
+    assert split.sampled(n, random_state=0) is split
