@@ -152,7 +152,9 @@ with st.sidebar:
     )
     st.caption(f"Reference date {reference_date:%d %b %Y} · {engine_of(DB_URL)}")
 
-tab_customer, tab_new, tab_business = st.tabs(["Customer", "A brand-new customer", "Business overview"])
+tab_customer, tab_new, tab_business, tab_messages = st.tabs(
+    ["Customer", "A brand-new customer", "Business overview", "Today's messages"]
+)
 
 # -- one customer -----------------------------------------------------------------------------
 with tab_customer, section("customer"):
@@ -421,3 +423,75 @@ with tab_business, section("business overview"):
         c2.bar_chart(chart[[group for group in ("warm", "cold", "all") if group in chart.columns]], stack=False)
         users = chosen.groupby("user_group")["n_users"].max()
         c1.caption(" · ".join(f"{group}: {int(n):,} customers" for group, n in users.items()))
+
+# -- today's messages, across customers (the daily job: python -m scripts.notify) ---------------
+with tab_messages, section("messages"):
+    st.subheader(f"Today's messages as of {reference_date:%d %b %Y}")
+    st.caption(
+        "What the daily job would do today with every care reminder and replacement due and not yet in "
+        "the outbox: send (one per customer a day), suppressed (no consent), expired (too old), or "
+        "deferred (one a day, or the 7-day marketing cap) to another day."
+    )
+    candidates = query(
+        "select user_id, kind, due_on, days_overdue, channel, time_zone, decision, reason, title,"
+        " idempotency_key from message_candidates order by decision, user_id, due_on"
+    )
+    decisions = candidates["decision"].value_counts()
+    kpis = st.columns(4)
+    for column, decision in zip(kpis, ("send", "suppressed", "expired", "deferred"), strict=True):
+        label = "To send" if decision == "send" else decision.capitalize()
+        column.metric(label, f"{int(decisions.get(decision, 0)):,}")
+    filters = st.columns(2)
+    kinds = filters[0].multiselect("Kind", sorted(candidates["kind"].unique()), key="messages_kind")
+    decided = sorted(candidates["decision"].unique())
+    chosen = filters[1].multiselect("Decision", decided, key="messages_decision")
+    picked = pd.Series(True, index=candidates.index)
+    if kinds:
+        picked &= candidates["kind"].isin(kinds)
+    if chosen:
+        picked &= candidates["decision"].isin(chosen)
+    shown = candidates[picked]
+    st.dataframe(shown, hide_index=True, use_container_width=True)
+    st.download_button(
+        "Download these messages (CSV)",
+        shown.to_csv(index=False).encode("utf-8"),
+        file_name=f"messages-{reference_date.isoformat()}.csv",
+        mime="text/csv",
+    )
+
+    st.markdown("#### The outbox")
+    sent_box = query(
+        "select user_id, kind, status, reason, channel, due_on, queued_on, sent_on, attempts, last_error"
+        " from outbox"
+    )
+    if sent_box.empty:
+        st.info("Nothing recorded yet: run `python -m scripts.notify --sink file:out/messages.jsonl`.")
+    else:
+        counts = sent_box.groupby(["status", "reason"], dropna=False).size().reset_index(name="messages")
+        counts["reason"] = counts["reason"].fillna("")
+        st.dataframe(counts, hide_index=True)
+    rates = query("select * from message_outcome_rates order by kind")
+    if not rates.empty:
+        st.markdown("#### Did they buy within the outcome window?")
+        st.dataframe(
+            rates,
+            hide_index=True,
+            column_config={
+                "purchase_rate": st.column_config.NumberColumn("Bought any shoe", format="%.1%"),
+                "suggested_purchase_rate": st.column_config.NumberColumn(
+                    "Bought a suggested shoe", format="%.1%"
+                ),
+            },
+        )
+
+    if user_id is not None:
+        st.markdown(f"#### Customer {user_id}: messages sent and suppressed")
+        mine = sent_box[sent_box["user_id"] == user_id] if not sent_box.empty else sent_box
+        waiting = candidates[candidates["user_id"] == user_id]
+        if mine.empty and waiting.empty:
+            st.caption("No message recorded or due for this customer.")
+        if not mine.empty:
+            st.dataframe(mine.drop(columns=["user_id"]), hide_index=True)
+        if not waiting.empty:
+            st.caption("Due today and not yet recorded:")
+            st.dataframe(waiting[["kind", "due_on", "decision", "reason", "title"]], hide_index=True)

@@ -238,3 +238,13 @@ def test_business_overview_shows_model_quality(monkeypatch, bundled_url):
     assert "ndcg" in metric.options and metric.value == "ndcg"
     metric.set_value("recall").run()
     assert_no_failure(page)
+
+
+def test_todays_messages_across_customers(monkeypatch, bundled_url):
+    page = run_page(monkeypatch, bundled_url)
+    assert_no_failure(page)
+    shown = texts(page)
+    assert "Today's messages as of" in shown
+    assert "Nothing recorded yet" in shown  # the bundled build has an empty outbox
+    labels = {metric.label for metric in page.metric}
+    assert {"To send", "Suppressed", "Expired", "Deferred"} <= labels
