@@ -1,0 +1,25 @@
+-- Scheduling the daily after-sale job with pg_cron on PostgreSQL (documentation: not run by any step).
+--
+-- The job is Python (python -m scripts.notify): it renders templates and talks to a sink, which SQL
+-- cannot. pg_cron therefore does not run the job itself; two ways to schedule it:
+--
+-- 1. cron or a systemd timer on the application host (the job is scheduler-agnostic and idempotent,
+--    so hourly runs send each message once, when the customer is out of quiet hours):
+--
+--        0 * * * *  cd /srv/shoerec && .venv/bin/python -m scripts.notify \
+--                       --db postgresql://shoerec_writer@db/shoerec --sink webhook:https://crm.example.com/hook
+--
+-- 2. pg_cron for the part that is SQL: a check that the outbox is moving, run in the database. With
+--    `shared_preload_libraries = 'pg_cron'` and `cron.database_name` set, as a superuser:
+--
+--        create extension if not exists pg_cron;
+--        select cron.schedule(
+--            'shoerec-outbox-stuck',
+--            '30 * * * *',
+--            $$insert into outbox_alerts (checked_at, stuck_count)
+--              select now(), count(*) from notifications
+--              where status in ('queued', 'failed') and created_at < now() - interval '2 days'$$
+--        );
+--
+--    (outbox_alerts is the operator's own table; the project's tables and views need nothing.)
+--    Remove it with: select cron.unschedule('shoerec-outbox-stuck');
