@@ -36,6 +36,7 @@ _WORD = re.compile(r"\w+")
 __all__ = [
     "HybridModel",
     "Recommendations",
+    "assemble",
     "Similarities",
     "blend",
     "cf_operator",
@@ -838,6 +839,41 @@ def fit(
         vote_exponent=vote_exponent,
     )
     segment_scores, _, _ = cold_start_scores(popularity, content, popularity_blend)
+    return assemble(Q, s, content, segment_scores, operator, cf_k=cf_k, prior_k=prior_k)
+
+
+def assemble(
+    Q: np.ndarray,
+    singular_values: np.ndarray,
+    content: sp.spmatrix,
+    segment_scores: np.ndarray,
+    operator: np.ndarray | None,
+    *,
+    cf_k: float,
+    prior_k: float,
+) -> HybridModel:
+    """A :class:`HybridModel` from its fitted parts: what :func:`fit` ends with, and how a stored run's
+    model is rebuilt to fold new users in without refitting (the same arrays give the same model).
+
+    Parameters
+    ----------
+    Q, singular_values
+        From :func:`item_factors`.
+    content : sparse matrix of shape (n_shoes, n_terms)
+        From :func:`item_features`.
+    segment_scores : ndarray of shape (n_segments, n_shoes)
+        From :func:`cold_start_scores`.
+    operator : ndarray of shape (n_shoes, n_shoes), optional
+        From :func:`cf_operator`; None for PureSVD alone.
+    cf_k, prior_k
+        See :func:`cf_weights` and :func:`prior_weights`.
+
+    Returns
+    -------
+    HybridModel
+    """
+    content = sp.csr_matrix(content, dtype=np.float32)
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
     # the two item x item matrices of the linear parts, side by side (explanations, similarities)
     grams = np.empty((content.shape[0], content.shape[0], 2), dtype=np.float32)
     # explain() reads grams[j, i] for the weight of history shoe i in the score of j: C transposed
@@ -846,12 +882,12 @@ def fit(
     grams[..., 1] = dense @ dense.T
     return HybridModel(
         item_factors=Q,
-        singular_values=s,
+        singular_values=np.asarray(singular_values, dtype=np.float32),
         content=content,
         grams=grams,
         cf_k=float(cf_k),
         prior_k=float(prior_k),
-        segment_scores=segment_scores,
+        segment_scores=np.asarray(segment_scores, dtype=np.float32),
         cf_operator=operator,
     )
 

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from scripts import model
+from scripts import model, refresh
 from scripts.cli import base_parser, setup_logging
 from scripts.db import Database, DatabaseError, UsageError, describe, require_built
 
@@ -640,6 +640,8 @@ def exclusions(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:
 
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
     with clock.stage("read"):
+        # before the inputs: a load landing in between makes its customers look changed to a refresh
+        events = refresh.event_counts(db)
         inputs = read_inputs(db)
     _checkpoint("after_read")
     n_users, n_shoes = inputs.strength.shape
@@ -663,6 +665,8 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
             _checkpoint("similarities_written")
             db.insert_df("segment_recommendations", segment_rows)
             _checkpoint("segments_written")
+            # what a refresh (--refresh) needs to fold customers into this run's model
+            refresh.write_model_state(db, run_id, fitted, inputs.shoe_ids, inputs.segments, inputs.user_ids, events)
         progress = tqdm(total=n_users, unit="user", desc=f"scoring run {run_id}", leave=False)
         batches = recommendation_batches(fitted, inputs, params, run_id)
         try:
@@ -701,6 +705,7 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
             )
             _checkpoint("run_marked_complete")
             pruned = _prune(db, params["keep_runs"])
+            refresh.prune_model_state(db, run_id)
             _checkpoint("before_commit")
         commit_started = time.perf_counter()
     _checkpoint("committed")
@@ -752,6 +757,12 @@ def build_parser(stored: Mapping[str, Any] | None = None, source: str | None = N
         convert, metavar = kind.get(key) or kind.get(type(default)) or (type(default), type(default).__name__.upper())
         parser.add_argument(flag, type=convert, default=None, metavar=metavar, help=f"{PARAM_HELP[key]} ({shown})")
     parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="no refit: score only the customers with new events, or new, since the latest complete run, with"
+        " that run's stored model, and publish them over it (see scripts/refresh.py)",
+    )
+    parser.add_argument(
         "--spark",
         metavar="MASTER",
         default=None,
@@ -795,10 +806,12 @@ def main(argv: list[str] | None = None) -> int:
         from scripts import spark_score
 
         return spark_score.main(args, overrides)
+    if args.refresh and overrides:
+        parser.error("--refresh scores with the latest run's parameters: no model parameters with it")
     try:
         with Database(args.db, must_exist=True) as db:
             require_built(db)
-            summary = score(db, **overrides)
+            summary = refresh.refresh(db) if args.refresh else score(db, **overrides)
     except UsageError as exc:
         log.error("%s", exc)
         return 2

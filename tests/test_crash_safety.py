@@ -68,7 +68,11 @@ def snapshot(db: Database, exclude_running: bool = False) -> dict[str, tuple]:
     result = {}
     for table in sorted(db.relations("BASE TABLE")):
         where = " where status <> 'running'" if exclude_running and table == "model_runs" else ""
-        rows = sorted(map(repr, db.query(f"select * from {table}{where}")))
+        # bytea comes back from psycopg2 as a memoryview, whose repr is its address: compare the bytes
+        rows = sorted(
+            repr(tuple(bytes(value) if isinstance(value, memoryview) else value for value in row))
+            for row in db.query(f"select * from {table}{where}")
+        )
         result[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
     if db.is_postgres:
         result["(constraints)"] = tuple(
