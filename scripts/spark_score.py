@@ -569,29 +569,34 @@ def score(db: Database, master: str, driver_memory: str | None = None, **overrid
     params = scoring.params_from(
         {**scoring.stored_params(db), **{k: v for k, v in overrides.items() if v is not None}}
     )
-    clock = scoring._Stopwatch()
-    scoring._fail_abandoned(db)
-    run_id = scoring._start_run(db, params)
-    scoring._checkpoint("after_running_row")
-    work_dir = Path(os.environ.get(WORK_DIR_ENV) or tempfile.mkdtemp(prefix="shoerec-spark-"))
-    work_dir = work_dir / f"run-{run_id}"
-    spark = None
-    try:
-        with clock.stage("spark_start"):
-            spark = start_session(master, driver_memory)
-        summary = _spark_run(spark, db, run_id, params, clock, work_dir)
-    except BaseException as exc:
-        if db.is_postgres:  # rows the partitions committed; never visible (the run is not complete)
-            try:
-                db.execute("delete from recommendations where run_id = ?", [run_id])
-            except Exception:
-                log.exception("could not delete the rows of failed run %d", run_id)
-        scoring._mark_failed(db, run_id, exc)
-        raise
-    finally:
-        if spark is not None:
-            stop_session(spark)
-        shutil.rmtree(work_dir, ignore_errors=True)
+    scoring.refuse_empty(db)
+    # one run at a time, in-process or on Spark (scripts.score.RUN_LOCK)
+    with db.session_lock(scoring.RUN_LOCK):
+        clock = scoring._Stopwatch()
+        scoring._fail_abandoned(db)
+        run_id = scoring._start_run(db, params)
+        scoring._checkpoint("after_running_row")
+        shared = os.environ.get(WORK_DIR_ENV)
+        work_dir = (
+            Path(shared) / f"run-{run_id}" if shared else Path(tempfile.mkdtemp(prefix="shoerec-spark-"))
+        )
+        spark = None
+        try:
+            with clock.stage("spark_start"):
+                spark = start_session(master, driver_memory)
+            summary = _spark_run(spark, db, run_id, params, clock, work_dir)
+        except BaseException as exc:
+            if db.is_postgres:  # rows the partitions committed; never visible (the run is not complete)
+                try:
+                    db.execute("delete from recommendations where run_id = ?", [run_id])
+                except Exception:
+                    log.exception("could not delete the rows of failed run %d", run_id)
+            scoring._mark_failed(db, run_id, exc)
+            raise
+        finally:
+            if spark is not None:
+                stop_session(spark)
+            shutil.rmtree(work_dir, ignore_errors=True)
     log.info(
         "run %d complete on Spark (%s): %d users x %d shoes (%d interactions) -> %d recommendations"
         " in %.1f s (%s)",
@@ -785,7 +790,7 @@ def _first_users_with_history(
 
 def main(args: Any, overrides: dict[str, Any]) -> int:
     """``scripts.score --spark MASTER``: the run on Spark; exit code as scripts.score's."""
-    from scripts.db import DatabaseError
+    from scripts.db import DatabaseError, UsageError, require_built
 
     try:
         import pyspark  # noqa: F401
@@ -793,9 +798,13 @@ def main(args: Any, overrides: dict[str, Any]) -> int:
         log.error("--spark needs pyspark: .venv/bin/pip install -r requirements-spark.txt")
         return 2
     try:
-        with Database(args.db) as db:
+        with Database(args.db, must_exist=True) as db:
+            require_built(db)
             log.info("scoring %s on Spark %s", describe(db.url), args.spark)
             summary = score(db, args.spark, **overrides)
+    except UsageError as exc:
+        log.error("%s", exc)
+        return 2
     except DatabaseError as exc:
         log.error("%s", exc)
         return 1
