@@ -1,0 +1,215 @@
+"""The bulk paths of scripts/db.py on PostgreSQL give what the row paths give.
+
+``query_df`` exports with ``COPY (select ...) TO STDOUT`` parsed by pyarrow; ``fetch_df`` is the
+reference (psycopg2's rows). ``insert_df`` writes frames of numbers, booleans and timestamps with
+pyarrow's CSV writer; pandas' ``to_csv`` is the reference. Frames are compared with their dtypes,
+floats bit for bit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scripts import db as db_module
+from scripts.db import Database
+from scripts.score import read_inputs, score
+from tests.conftest import fresh_url
+from tests.test_score import PARAMS, load_tiny
+
+N = 2_000
+
+
+def _floats(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Doubles of every magnitude, sign and last bit (from random bit patterns, finite only)."""
+    bits = rng.integers(0, 2**63, n, dtype=np.int64) | (rng.integers(0, 2, n, dtype=np.int64) << 63)
+    values = bits.view(np.float64)
+    return np.where(np.isfinite(values), values, 0.5)
+
+
+@pytest.fixture
+def pg(request, tmp_path):
+    with Database(fresh_url("postgres", request, tmp_path)) as database:
+        yield database
+
+
+@pytest.fixture
+def typed_table(pg):
+    """A table of every type the COPY path parses, with nulls, edge values and awkward text."""
+    rng = np.random.default_rng(7)
+    pg.execute(
+        "create table typed (id bigint, small smallint, whole integer, big bigint, single real,"
+        " double double precision, flag boolean, flag_null boolean, label text, code varchar(12),"
+        " padded char(4), day date, moment timestamp, amount numeric(12, 4), always_null integer)"
+    )
+    doubles = _floats(rng, N)
+    singles = rng.standard_normal(N).astype(np.float32) * np.float32(10.0) ** rng.integers(-30, 30, N)
+    texts = ["", "a,b", 'say "hi"', "line\nbreak", "cr\ronly", "tab\there", "NULL", "\\N", "émoji 👟", " "]
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(N, dtype=np.int64),
+            "small": rng.integers(-(2**15), 2**15, N),
+            "whole": pd.array(rng.integers(-(2**31), 2**31, N), dtype="Int64"),
+            "big": rng.integers(-(2**63), 2**63 - 1, N, dtype=np.int64),
+            "single": singles,
+            "double": doubles,
+            "flag": rng.integers(0, 2, N).astype(bool),
+            "flag_null": pd.array(rng.integers(0, 2, N).astype(bool), dtype="boolean"),
+            "label": [texts[i % len(texts)] for i in range(N)],
+            "code": [f"c{i}" for i in range(N)],
+            "padded": ["ab"] * N,
+            "day": [dt.date(1900, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 60_000, N)],
+            "moment": pd.to_datetime(rng.integers(0, 2**41, N), unit="us"),
+            "amount": [f"{v:.4f}" for v in rng.uniform(-1e6, 1e6, N)],
+            "always_null": pd.array([pd.NA] * N, dtype="Int64"),
+        }
+    )
+    # nulls in every column but the key
+    frame = frame.astype(object).astype({"id": np.int64})
+    for i, column in enumerate(frame.columns[1:]):
+        frame.loc[frame.index % 7 == i % 7, column] = None
+    pg.insert_df("typed", frame)  # text columns: pandas' writer
+    pg.execute(
+        "insert into typed (id, double, single) values (-1, 'NaN', 'Infinity'), (-2, '-Infinity', 'NaN')"
+    )
+    return pg
+
+
+def test_copy_export_equals_the_rows_types_included(typed_table):
+    sql = "select * from typed order by id"
+    fast = typed_table.query_df(sql)
+    assert typed_table._copy_out_df(sql, None) is not None  # the COPY path did run
+    reference = typed_table.fetch_df(sql)
+    pd.testing.assert_frame_equal(fast, reference, check_exact=True)
+    # floats bit for bit (assert_frame_equal treats NaN = NaN)
+    for column in ("single", "double"):
+        assert np.array_equal(
+            fast[column].to_numpy().view(np.int64), reference[column].to_numpy().view(np.int64)
+        )
+    assert fast["flag"].dtype == object and set(fast["flag"].dropna()) == {True, False}
+    assert fast["always_null"].isna().all()
+
+
+def test_copy_export_with_parameters_repeated_names_and_percent(typed_table):
+    sql = "select id, id, label, '100%' as pct from typed where id < ? and label like ? order by id"
+    fast = typed_table.query_df(sql, [500, "%a%"])
+    pd.testing.assert_frame_equal(fast, typed_table.fetch_df(sql, [500, "%a%"]), check_exact=True)
+    assert list(fast.columns) == ["id", "id", "label", "pct"] and len(fast) > 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select timestamptz '2024-05-01 12:00+02' as at, '{\"a\": 1}'::json as doc, array[1, 2] as items",  # types the row path takes
+        "select * from typed where id > 10000000",  # no rows: the dtypes of an empty result
+        "select 'infinity'::date as day, '0.5'::float8 as x",  # a value pyarrow does not parse
+        "values (1, 'a')",  # not a select
+    ],
+)
+def test_what_copy_does_not_cover_falls_back_to_the_rows(typed_table, sql):
+    pd.testing.assert_frame_equal(typed_table.query_df(sql), typed_table.fetch_df(sql), check_exact=True)
+
+
+def test_a_query_copy_cannot_wrap_leaves_the_transaction_usable(typed_table):
+    with typed_table.transaction():
+        gone = typed_table.query_df(
+            "with gone as (delete from typed where id < 0 returning id) select id from gone"
+        )
+        assert sorted(gone["id"]) == [-2, -1]
+        assert typed_table.scalar("select count(*) from typed") == N
+
+
+def test_arrow_csv_writes_the_rows_pandas_writes(pg):
+    rng = np.random.default_rng(11)
+    doubles = _floats(rng, N)
+    doubles[:3] = [np.nan, np.inf, -np.inf]
+    frame = pd.DataFrame(
+        {
+            "run_id": np.int64(3),
+            "user_id": rng.integers(0, 2**62, N, dtype=np.int64),
+            "rank": (np.arange(N) % 50 + 1).astype(np.int32),
+            "score": doubles,
+            "single": rng.standard_normal(N).astype(np.float32),
+            "reason_shoe_id": pd.array(np.where(np.arange(N) % 3 == 0, None, np.arange(N)), dtype="Int64"),
+            "flag": pd.array(np.where(np.arange(N) % 5 == 0, None, np.arange(N) % 2 == 0), dtype="boolean"),
+            "at": pd.to_datetime(rng.integers(0, 2**41, N), unit="us"),
+        }
+    )
+    assert db_module._arrow_writable(frame)
+    columns = (
+        "run_id bigint, user_id bigint, rank integer, score double precision, single real,"
+        " reason_shoe_id bigint, flag boolean, at timestamp"
+    )
+    pg.execute(f"create table by_arrow ({columns}); create table by_pandas ({columns})")
+    with pg.transaction():
+        pg.insert_df("by_arrow", frame)
+    for start in range(0, N, 700):  # the reference writer, chunk by chunk as insert_df does
+        buffer = db_module._pandas_csv(frame.iloc[start : start + 700])
+        with pg.raw.cursor() as cur:
+            cur.copy_expert("copy by_pandas from stdin with (format csv)", buffer)
+    # the same rows, and NaN written as null by both
+    assert (
+        pg.scalar("select count(*) from (select * from by_arrow except all select * from by_pandas) as d")
+        == 0
+    )
+    assert (
+        pg.scalar("select count(*) from (select * from by_pandas except all select * from by_arrow) as d")
+        == 0
+    )
+    back = pg.query_df("select * from by_arrow order by user_id")
+    expected = frame.sort_values("user_id", ignore_index=True)
+    assert np.array_equal(back["score"].isna(), expected["score"].isna())
+    finite = np.isfinite(expected["score"].to_numpy())
+    assert np.array_equal(back["score"].to_numpy()[finite], expected["score"].to_numpy()[finite])
+    assert np.array_equal(back["single"].to_numpy(np.float32), expected["single"].to_numpy())
+
+
+def test_text_frames_keep_the_pandas_writer():
+    assert not db_module._arrow_writable(pd.DataFrame({"a": [1], "b": ["x"]}))
+    assert not db_module._arrow_writable(
+        pd.DataFrame({"a": pd.to_datetime(["2024-01-01"]).tz_localize("UTC")})
+    )
+
+
+def _row_paths(monkeypatch) -> None:
+    """Force the reference paths: rows fetched, CSV written by pandas."""
+    monkeypatch.setattr(Database, "query_df", Database.fetch_df)
+    monkeypatch.setattr(db_module, "_arrow_writable", lambda frame: False)
+
+
+def test_read_inputs_is_the_same_on_both_paths_and_engines(
+    bundled_postgres_url, bundled_duckdb_url, monkeypatch
+):
+    with Database(bundled_postgres_url) as pg:
+        fast = read_inputs(pg)
+        with monkeypatch.context() as patch:
+            _row_paths(patch)
+            rows = read_inputs(pg)
+    with Database(bundled_duckdb_url, read_only=True) as duck:
+        native = read_inputs(duck)
+    for other in (rows, native):
+        for name in ("user_ids", "shoe_ids", "user_segment"):
+            assert np.array_equal(getattr(fast, name), getattr(other, name)), name
+        for name in ("strength", "purchased", "wishlisted"):
+            a, b = getattr(fast, name), getattr(other, name)
+            assert a.dtype == b.dtype and (a != b).nnz == 0, name
+        pd.testing.assert_frame_equal(fast.segments, other.segments)
+        assert fast.shoe_fields == other.shoe_fields
+        assert fast.reference_date == other.reference_date
+
+
+def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch):
+    load_tiny(pg)
+    fast = score(pg, **PARAMS)["run_id"]
+    with monkeypatch.context() as patch:
+        _row_paths(patch)
+        slow = score(pg, **PARAMS)["run_id"]
+    for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
+        columns = [c for c in pg.query_df(f"select * from {table} limit 0").columns if c != "run_id"]
+        listed = ", ".join(columns)
+        difference = f"select {listed} from {table} where run_id = ? except all select {listed} from {table} where run_id = ?"
+        assert pg.scalar(f"select count(*) from {table} where run_id = ?", [fast]) > 0
+        assert pg.query(difference, [fast, slow]) == [] and pg.query(difference, [slow, fast]) == [], table
