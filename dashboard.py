@@ -179,7 +179,7 @@ with tab_customer, section("customer"):
         with left:
             st.markdown("#### Recommended for them")
             recs = query(
-                "select rank, name, brand, type, material, color, price, score, behaviour_share, reason"
+                "select rank, name, brand, type, material, color, price, score, behaviour_share, reason, list_source"
                 " from user_recommendations where user_id = ? and rank <= ? order by rank",
                 user_id,
                 TOP_N_SHOWN,
@@ -187,7 +187,13 @@ with tab_customer, section("customer"):
             if recs.empty:
                 st.info("No recommendations yet: run `python -m scripts.score` to publish a scoring run.")
             else:
-                if bool(person["has_no_history"]):
+                # where the list comes from: the run, a refresh of it, or (new since the run) the segment
+                source = str(recs["list_source"].iloc[0])
+                if source == "segment":
+                    st.caption("New since the last run: showing your segment's list.")
+                elif source == "refresh":
+                    st.caption("New activity since the last run: refreshed with the run's model.")
+                elif bool(person["has_no_history"]):
                     st.caption("No history yet: these are what customers like them choose.")
                 cards = st.columns(2)
                 for position, rec in enumerate(recs.itertuples()):
@@ -203,6 +209,12 @@ with tab_customer, section("customer"):
                             text=f"match {rec.score:.2f} · {behaviour:.0%} from behaviour, {1 - behaviour:.0%} from content",
                         )
                         st.caption(md(rec.reason))
+
+            rules = query("select rule_id, description, note from merchandising_rules_in_force order by rule_id")
+            if not rules.empty:
+                with st.expander(f"Merchandising rules in force ({len(rules)})"):
+                    for rule in rules.itertuples():
+                        st.caption(md(rule.description) + (f" ({md(rule.note)})" if isinstance(rule.note, str) else ""))
 
         with right:
             st.markdown("#### Messages for them today")

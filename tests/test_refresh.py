@@ -272,3 +272,30 @@ def test_a_killed_refresh_leaves_the_previous_state(engine, request, tmp_path, d
             failures.append(f"{point}: {'; '.join(problems)}")
     print(f"\nrefresh on {engine}: {len(REFRESH_KILL_POINTS)} kill points tried, {len(REFRESH_KILL_POINTS) - len(failures)} passed")
     assert failures == []
+
+
+def test_the_dashboard_says_a_new_customer_sees_their_segment_list(engine, request, tmp_path, data_dir, monkeypatch):
+    from tests.conftest import fresh_url
+    from tests.test_dashboard import assert_no_failure, recommendation_cards, run_page, texts
+
+    url = fresh_url(engine, request, tmp_path)
+    build(url, data_dir, MODELS["puresvd"])
+    with Database(url) as db:
+        add_customer(db, NEW_USER, like=2, events=[(1003, "purchase")])
+        db.execute(
+            "insert into merchandising_rules (rule_id, action, attribute, value, max_shoes, is_active)"
+            " values (1, 'cap', 'type', null, 2, true)"
+        )
+    page = run_page(monkeypatch, url, user_id=NEW_USER)
+    assert_no_failure(page)
+    assert len(recommendation_cards(page)) == 10
+    shown = texts(page)
+    assert "New since the last run: showing your segment's list." in shown
+    assert "at most 2 shoes of any one type in a list of 10" in shown
+    with Database(url) as db:
+        refresh.refresh(db)
+    import streamlit
+
+    streamlit.cache_data.clear()  # the page caches its queries for a while
+    page = run_page(monkeypatch, url, user_id=NEW_USER)
+    assert "refreshed with the run's model" in texts(page)
