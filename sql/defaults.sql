@@ -8,9 +8,9 @@ on conflict (interaction_type) do nothing;
 
 insert into settings (
     settings_id, reference_date, half_life_days, replacement_window_share, due_soon_days,
-    replacement_similarity_weight
+    replacement_similarity_weight, currency
 ) values
-    (1, null, 180, 0.85, 7, 0.7)
+    (1, null, 180, 0.85, 7, 0.7, 'EUR')
 on conflict (settings_id) do nothing;
 
 insert into care_schedules (material, first_reminder_days, repeat_every_days, reminder_title, reminder_text) values

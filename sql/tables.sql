@@ -115,6 +115,10 @@ comment on column shoes.discontinued_on is 'The last day the shoe is sold; after
 alter table settings add column if not exists recommendations_shown integer default 10;
 comment on column settings.recommendations_shown is 'Shoes shown per customer and per segment list (10): the top of what the run stored (top_n, 50) once unavailable, excluded and capped shoes are gone.';
 
+-- the currency prices are in (shoes.price is a plain number), shown beside every price
+alter table settings add column if not exists currency text default 'EUR';
+comment on column settings.currency is 'The shop''s currency, shown with every price (an ISO 4217 code such as EUR, USD, JPY; default EUR).';
+
 -- what the retailer puts in or out of the lists, applied by the views over the stored scores
 create table if not exists merchandising_rules (
     rule_id integer primary key,

@@ -1,5 +1,5 @@
 -- one row: the retailer's key figures at the reference date (catalogue, customers, activity,
--- care reminders due now, shoes reaching their end of life in the reference month).
+-- care reminders due now, shoes nearing or reaching their end of life in the next 30 days).
 
 create view business_overview as
 
@@ -40,12 +40,12 @@ windows as (
             as past_end_of_life_count,
         coalesce(sum(
             case
-                when extract(year from replacement_windows.end_of_life_on) = extract(year from settings_in_force.reference_date)
-                    and extract(month from replacement_windows.end_of_life_on) = extract(month from settings_in_force.reference_date)
+                when replacement_windows.end_of_life_on > settings_in_force.reference_date
+                    and replacement_windows.end_of_life_on <= settings_in_force.reference_date + 30
                     then 1
                 else 0
             end
-        ), 0) as end_of_life_this_month_count
+        ), 0) as end_of_life_next_30_days_count
     from replacement_windows
     cross join settings_in_force
 )
@@ -61,7 +61,7 @@ select
     cast(reminders.reminders_overdue_count as bigint) as reminders_overdue_count,
     cast(windows.nearing_end_of_life_count as bigint) as nearing_end_of_life_count,
     cast(windows.past_end_of_life_count as bigint) as past_end_of_life_count,
-    cast(windows.end_of_life_this_month_count as bigint) as end_of_life_this_month_count
+    cast(windows.end_of_life_next_30_days_count as bigint) as end_of_life_next_30_days_count
 from settings_in_force
 cross join customers
 cross join catalogue
@@ -73,4 +73,6 @@ comment on view business_overview is 'One row: key figures at the reference date
 comment on column business_overview.active_user_count is 'Customers with at least one interaction up to the reference date.';
 comment on column business_overview.reminders_due_count is 'Care messages due from the reference date through due_soon_days later (this week by default): one per pair in use, as in user_messages.';
 comment on column business_overview.reminders_overdue_count is 'Care messages overdue (the latest missed reminder of each pair in use, as in user_messages).';
-comment on column business_overview.end_of_life_this_month_count is 'Owned shoes whose personal end of life falls in the reference date''s calendar month.';
+comment on column business_overview.nearing_end_of_life_count is 'Owned shoes whose replacement window is open and whose end of life is still ahead (status nearing_end_of_life).';
+comment on column business_overview.past_end_of_life_count is 'Owned shoes past their personal end of life (status past_end_of_life).';
+comment on column business_overview.end_of_life_next_30_days_count is 'Owned shoes whose personal end of life falls in the 30 days after the reference date (not those already past it).';

@@ -27,7 +27,9 @@ select
     coalesce(outcome_window_days, 30) as outcome_window_days,
     coalesce(unsubscribe_url, 'https://shop.example.com/unsubscribe') as unsubscribe_url,
     -- list length, added after the first release (no NOT NULL on older databases)
-    coalesce(recommendations_shown, 10) as recommendations_shown
+    coalesce(recommendations_shown, 10) as recommendations_shown,
+    -- the currency of prices, added after the first release (no NOT NULL on older databases)
+    coalesce(currency, 'EUR') as currency
 from settings_row;
 
 comment on view current_settings is 'The settings in force (one row), reference_date resolved to today when unset.';
@@ -36,4 +38,5 @@ comment on column current_settings.is_reference_date_today is 'True when setting
 comment on column current_settings.replacement_similarity_weight is 'Weight of shoe similarity in a replacement suggestion''s score (the rest: the user''s own score).';
 comment on column current_settings.message_expiry_days is 'A message not sent within this many days after its due date expires (settings, default 14).';
 comment on column current_settings.marketing_cap_per_7_days is 'Marketing messages per customer in any 7 days, at most (settings, default 2).';
+comment on column current_settings.currency is 'The currency shown with every price (settings, default EUR).';
 comment on column current_settings.recommendations_shown is 'Shoes shown per list in user_recommendations and new_customer_recommendations (settings, default 10).';
