@@ -2,6 +2,11 @@
 
     python -m scripts.load --data-dir DIR [--db ...] [--skip-invalid]
 
+A file missing from DIR means "no change" to its table: a day's new events come as interactions.csv
+alone, checked against the users and shoes already loaded. A folder with none of the three files is
+refused. After every load the reference date in force is logged (today, or the date in settings, e.g.
+the one the demo build set).
+
 The files are streamed with the csv module (physical line numbers, also for quoted newlines),
 checked column by column in chunks (scripts/contract.py), bulk-written into temporary staging
 tables (COPY on PostgreSQL), checked again in SQL (duplicate ids, interactions naming users or
@@ -29,6 +34,7 @@ import time
 from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+import datetime as dt
 from datetime import UTC, datetime
 from itertools import chain, islice
 from operator import itemgetter
@@ -136,6 +142,8 @@ class LoadError(Exception):
         super().__init__(self.problems)
 
     def __str__(self) -> str:
+        if self.count == 1 and self.data_dir is not None and self.problems[0].file == str(self.data_dir):
+            return f"{self.problems[0]}; nothing was loaded"  # the folder itself: one line
         where = f" in {self.data_dir}" if self.data_dir else ""
         noun = "problem" if self.count == 1 else "problems"
         lines = [f"{self.count} {noun}{where}; nothing was loaded:"]
@@ -155,6 +163,7 @@ class FileCounts:
 
     read: int = 0
     lines: int = 0
+    present: bool = True  # False: the file was not in the folder (its table unchanged)
     loaded: int = 0  # inserted, or (users, shoes) changed
     unchanged: int = 0  # identical to what the database held
     duplicates: int = 0  # interactions repeated within the file
@@ -187,6 +196,8 @@ class LoadSummary:
     def __str__(self) -> str:
         per_file = ", ".join(
             f"{name.removesuffix('.csv')} {counts.loaded:,}/{counts.read:,}"
+            if counts.present
+            else f"{name.removesuffix('.csv')} absent (unchanged)"
             for name, counts in self.files.items()
         )
         unchanged = sum(counts.unchanged for counts in self.files.values())
@@ -221,19 +232,27 @@ def _read_header(reader) -> list[str] | None:
 
 
 def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
-    """Check that the three files exist and that their headers name every contract column.
+    """Check the files present in ``data_dir``: their headers name every contract column.
 
-    Returns the headers and warnings (extra columns, ignored); raises :class:`LoadError` otherwise.
+    A file that is absent is left out of the headers (its table stays as it is); at least one of the
+    three must be there. Returns the headers and warnings (extra columns, ignored); raises
+    :class:`LoadError` otherwise.
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise LoadError([Problem(str(data_dir), None, None, None, None, "data directory not found")])
+        raise LoadError([Problem(str(data_dir), None, None, None, None, "data directory not found")], data_dir=data_dir)
+    names = [contract.file_name for contract in CONTRACTS]
+    if not any((data_dir / name).is_file() for name in names):
+        reason = f"none of {', '.join(names)} is in this folder"
+        raise LoadError([Problem(str(data_dir), None, None, None, None, reason)], data_dir=data_dir)
     headers, problems, warnings = {}, [], []
     for contract in CONTRACTS:
         name, path = contract.file_name, data_dir / contract.file_name
         expected = ",".join(contract.header_names)  # optional columns (may_be_absent) need not be named
+        if not path.exists():
+            continue  # not in this delivery: the table keeps what it holds
         if not path.is_file():
-            problems.append(Problem(name, None, None, None, None, f"file not found in {data_dir}"))
+            problems.append(Problem(name, None, None, None, None, f"is not a file in {data_dir}"))
             continue
         with _open(path) as stream:
             reader = csv.reader(stream, strict=True)
@@ -765,7 +784,8 @@ def load(
     db : Database
         The target; the tables are created if missing.
     data_dir : path
-        Holds users.csv, shoes.csv and interactions.csv (each may be header-only).
+        Holds users.csv, shoes.csv and interactions.csv (each may be header-only, or absent: its
+        table is left as it is; at least one must be there).
     skip_invalid : bool
         Load the valid rows and keep the refused ones in ``load_rejects``, instead of refusing all.
     progress : bool, optional
@@ -789,7 +809,7 @@ def load(
     for warning in warnings:
         log.warning("%s", warning)
     now = datetime.now(UTC)
-    files = {contract.file_name: FileCounts() for contract in CONTRACTS}
+    files = {contract.file_name: FileCounts(present=contract.file_name in headers) for contract in CONTRACTS}
     with db.transaction():
         # one load (or schema build) at a time: concurrent first loads would create the same tables,
         # and a load's counts must not include rows another load is adding at the same time
@@ -802,7 +822,9 @@ def load(
         )
         _create_staging(db)
         for index, contract in enumerate(CONTRACTS):
-            header = headers[contract.file_name]
+            header = headers.get(contract.file_name)
+            if header is None:
+                continue  # absent: its staging table stays empty, references check against the database
             with _step(f"staging {contract.file_name}"):
                 counts = files[contract.file_name]
                 counts.read, counts.lines = _stage_file(
@@ -812,14 +834,17 @@ def load(
             if contract is not INTERACTIONS:
                 _reject_duplicate_keys(db, index, contract, header)
             _checkpoint("staged")
-        with _step("checking references"):
-            _reject_unknown_references(db, headers[INTERACTIONS.file_name])
+        if INTERACTIONS.file_name in headers:
+            with _step("checking references"):
+                _reject_unknown_references(db, headers[INTERACTIONS.file_name])
         _checkpoint("references_checked")
         problems = db.scalar("select count(*) from load_stage_rejects")
         if problems and not skip_invalid:
             raise LoadError(_fetch_problems(db, KEPT_PROBLEMS), problems, data_dir)
         for index, contract in enumerate(CONTRACTS):
             counts = files[contract.file_name]
+            if not counts.present:
+                continue
             counts.rejected = db.scalar(
                 "select count(distinct line_number) from load_stage_rejects where file_index = ?",
                 [index],
@@ -913,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir",
         type=Path,
         default=DATA_DIR,
-        help="folder with users.csv, shoes.csv, interactions.csv (default: data/)",
+        help="folder with users.csv, shoes.csv, interactions.csv; a missing file changes nothing (default: data/)",
     )
     parser.add_argument(
         "--skip-invalid",
@@ -926,6 +951,7 @@ def main(argv: list[str] | None = None) -> int:
         check_files(args.data_dir)  # before a database file is created for nothing
         with Database(args.db) as db:
             summary = load(db, args.data_dir, skip_invalid=args.skip_invalid)
+            in_force = reference_date_in_force(db)
     except LoadError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -944,7 +970,27 @@ def main(argv: list[str] | None = None) -> int:
             "%d rows rejected; see load_rejects where load_id = %d", summary.rows_rejected, summary.load_id
         )
     log.info("%s", summary)
+    log.info("%s", in_force)
     return 0
+
+
+def reference_date_in_force(db: Database) -> str:
+    """One line: the reference date statuses are computed against now, and where it comes from."""
+    # the settings table, not current_settings: a load may run before the views exist
+    rows = db.query(
+        "select coalesce(reference_date, current_date), reference_date is null from settings where settings_id = 1"
+    )
+    reference_date, is_today = rows[0] if rows else (dt.date.today(), True)
+    if is_today:
+        return f"reference date in force: {reference_date} (today)"
+    line = f"reference date in force: {reference_date} (set by settings.reference_date"
+    newest = db.scalar("select cast(max(occurred_at) as date) from interactions")
+    if newest is not None and newest > reference_date:
+        line += (
+            f"; the newest interaction is {newest}: events after {reference_date} count once it moves:"
+            " update settings set reference_date = 'YYYY-MM-DD', or = null to follow today)"
+        )
+    return line + ")"
 
 
 def _one_line(exc: BaseException) -> str:

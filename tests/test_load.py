@@ -483,7 +483,10 @@ def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, 
 @pytest.mark.parametrize(
     "files, message",
     [
-        ({"interactions.csv": None}, "interactions.csv: file not found in "),
+        (  # one file missing is no change to its table (tests/test_daily_routine.py); all three: refused
+            {"users.csv": None, "shoes.csv": None, "interactions.csv": None},
+            "none of users.csv, shoes.csv, interactions.csv is in this folder; nothing was loaded",
+        ),
         (
             {"users.csv": "user_id,gender,primary_usage\n1,f,running\n"},
             "users.csv:1: missing column 'age' (expected user_id,age,gender,primary_usage)",
@@ -499,7 +502,7 @@ def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, 
             "users.csv:1: header is not valid UTF-8",
         ),
     ],
-    ids=["missing file", "missing column", "empty file", "blank file", "duplicate column", "utf-16"],
+    ids=["no file at all", "missing column", "empty file", "blank file", "duplicate column", "utf-16"],
 )
 def test_a_missing_file_or_column_is_refused_in_both_modes(db, tmp_path, files, message):
     before = dump(db)
