@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from scripts.db import Database, DatabaseError, describe, engine_of, resolve_url
+from scripts.evaluate import MODEL_NAMES
 
 CACHE_SECONDS = 30
 TOP_N_SHOWN = 10
@@ -37,7 +38,13 @@ STATUS_ICONS = {
     "past_end_of_life": "🔴",
     "nearing_end_of_life": "🟠",
     "ok": "🟢",
+    "superseded": "⚪",
 }
+STATUS_LABELS = {"superseded": "superseded by a later reminder"}
+# what a customer did, in words (interaction_types rows; any other type is shown with spaces)
+INTERACTION_LABELS = {"view": "viewed", "add_to_wishlist": "added to wishlist", "purchase": "bought"}
+END_OF_LIFE_AHEAD_DAYS = 30  # business_overview.end_of_life_next_30_days_count
+BASELINE_MODELS = ("popularity", "peer_popularity", "peer_puresvd", "peer_ease", "peer_als", "peer_bm25_knn")
 
 log = logging.getLogger("dashboard")
 
@@ -72,7 +79,21 @@ def md(text: object) -> str:
 
 
 def status_label(status: str) -> str:
-    return f"{STATUS_ICONS.get(status, '')} {status.replace('_', ' ')}"
+    return f"{STATUS_ICONS.get(status, '')} {STATUS_LABELS.get(status, status.replace('_', ' '))}"
+
+
+def money(amount: object) -> str:
+    """A price with the shop's currency (settings.currency): 1,234.50 EUR."""
+    return f"{float(amount):,.2f} {currency}"
+
+
+def price_column(label: str = "Price") -> object:
+    """A dataframe column of prices in the shop's currency."""
+    return st.column_config.NumberColumn(f"{label} ({currency})", format="%.2f")
+
+
+def model_name(model: str) -> str:
+    return MODEL_NAMES.get(model, model.replace("_", " "))
 
 
 @contextmanager
@@ -88,12 +109,14 @@ def section(name: str) -> Iterator[None]:
 
 
 def show_unavailable(reason: str) -> None:
-    """The page's answer when there is nothing to read yet (no traceback, the command to run)."""
+    """The page's answer when there is nothing to read yet: what is wrong and the command to run."""
     if engine_of(DB_URL) == "duckdb" and "no database at" in reason:
         st.info(
             "There is no database yet. Build it from the bundled data (about a minute), then reload:\n\n"
             "```\npython -m scripts.build\n```"
         )
+    elif engine_of(DB_URL) == "postgres":
+        st.error(postgres_problem(reason) + f"\n\nDatabase: `{describe(DB_URL)}`")
     else:
         st.warning(
             "The database cannot be read right now (it may be being rebuilt). Try again in a moment.\n\n"
@@ -101,10 +124,27 @@ def show_unavailable(reason: str) -> None:
         )
 
 
+def postgres_problem(reason: str) -> str:
+    """What is wrong with a PostgreSQL database the page cannot open, in words, with the fix."""
+    missing = re.search(r'database "([^"]+)" does not exist', reason)
+    if missing:
+        name = missing.group(1)
+        return (
+            f"The PostgreSQL database **{md(name)}** does not exist on that server. Create and build it:\n\n"
+            f"```\ncreatedb {name}\npython -m scripts.build --db {describe(DB_URL)}\n```"
+        )
+    if "Connection refused" in reason or "could not connect" in reason or "timeout expired" in reason:
+        return "The PostgreSQL server is not answering at that address: is it running, and is the host and port right?"
+    if "authentication failed" in reason or ("role" in reason and "does not exist" in reason):
+        return "The PostgreSQL server refused the login: check the user and password in the address."
+    last = reason.strip().splitlines()[-1] if reason.strip() else reason
+    return f"The PostgreSQL database cannot be read: {md(last.split('FATAL:')[-1].strip())}"
+
+
 st.title("👟 Shoe recommender")
 
 try:
-    settings = query("select reference_date, due_soon_days from current_settings")
+    settings = query("select reference_date, due_soon_days, currency from current_settings")
     user_count = int(query("select count(*) as n from user_profiles").at[0, "n"])
 except Unavailable as exc:
     show_unavailable(str(exc))
@@ -116,6 +156,7 @@ except Exception:  # noqa: BLE001 - a view missing or broken: say what to do, no
 
 reference_date: dt.date = pd.Timestamp(settings.at[0, "reference_date"]).date()
 due_soon_days = int(settings.at[0, "due_soon_days"])
+currency = str(settings.at[0, "currency"])
 
 # -- sidebar: which customer, as of when -------------------------------------------------------
 with st.sidebar:
@@ -144,13 +185,15 @@ with st.sidebar:
 
     st.header("As of")
     as_of: dt.date = st.date_input(
-        "Service status as of",
+        "Their shoes and care reminders as of",
         value=reference_date,
         format="DD/MM/YYYY",
-        help="Care reminders and end-of-life windows as they stand on this day. "
-        "Defaults to the reference date of the data.",
+        help="Moves the customer's shoes and care reminders to this day (purchases up to the reference "
+        "date). Messages, suggestions, the overview and today's messages are at the reference date.",
     )
-    st.caption(f"Reference date {reference_date:%d %b %Y} · {engine_of(DB_URL)}")
+    st.caption(
+        f"Reference date {reference_date:%d %b %Y} (messages, suggestions, overview) · {engine_of(DB_URL)}"
+    )
 
 tab_customer, tab_new, tab_business, tab_messages = st.tabs(
     ["Customer", "A brand-new customer", "Business overview", "Today's messages"]
@@ -201,7 +244,7 @@ with tab_customer, section("customer"):
                         st.markdown(f"**{rec.rank}. {md(rec.name)}**")
                         st.caption(
                             f"{md(rec.brand)} · {md(rec.type)} · {md(rec.material)} · {md(rec.color)}"
-                            f" · {rec.price:.2f}"
+                            f" · {money(rec.price)}"
                         )
                         behaviour = float(rec.behaviour_share)
                         st.progress(
@@ -217,14 +260,14 @@ with tab_customer, section("customer"):
                         st.caption(md(rule.description) + (f" ({md(rule.note)})" if isinstance(rule.note, str) else ""))
 
         with right:
-            st.markdown("#### Messages for them today")
+            st.markdown(f"#### Messages for them on {reference_date:%d %b %Y}")
             messages = query(
                 "select kind, message_on, status, title, body from user_messages where user_id = ?"
                 " order by message_on desc, message_id",
                 user_id,
             )
             if messages.empty:
-                st.info("Nothing to tell this customer today.")
+                st.info("Nothing to tell this customer on the reference date.")
             for message in messages.itertuples():
                 with st.container(border=True):
                     st.markdown(f"{STATUS_ICONS.get(message.status, '')} **{md(message.title)}**")
@@ -232,18 +275,16 @@ with tab_customer, section("customer"):
                     st.text(message.body)
 
         st.markdown(f"#### Their shoes as of {as_of:%d %b %Y}")
+        # the pair in use on that day (a shoe bought twice: the purchase before the day) and its status
         windows = query(
-            "select name,"
-            " case when ? >= end_of_life_on then 'past_end_of_life'"
-            "      when ? >= window_opens_on then 'nearing_end_of_life' else 'ok' end as status,"
-            " least(greatest(cast(? - purchased_on as double precision) / personal_lifespan_days, 0), 1.5)"
-            "   as wear_share,"
+            "select name, status, cast(? - purchased_on as double precision) * 100 / personal_lifespan_days"
+            " as life_used_percent,"
             " end_of_life_on, purchased_on, personal_lifespan_days, brand, type"
-            " from replacement_windows where user_id = ? and purchased_on <= ? order by end_of_life_on",
-            as_of,
-            as_of,
+            " from pair_statuses where user_id = ? and valid_from_on <= ?"
+            " and (valid_until_on is null or ? < valid_until_on) order by end_of_life_on",
             as_of,
             user_id,
+            as_of,
             as_of,
         )
         if windows.empty:
@@ -256,12 +297,11 @@ with tab_customer, section("customer"):
                 column_config={
                     "name": "Shoe",
                     "status": "Status",
-                    "wear_share": st.column_config.ProgressColumn(
+                    "life_used_percent": st.column_config.NumberColumn(
                         "Life used",
-                        min_value=0,
-                        max_value=1,
-                        format="percent",
-                        help="Days worn / personal lifespan (catalogue lifespan adjusted for their usage).",
+                        format="%.0f%%",
+                        help="Days owned / personal lifespan (catalogue lifespan adjusted for their usage); "
+                        "over 100% once past its end of life.",
                     ),
                     "end_of_life_on": st.column_config.DateColumn("End of life", format="D MMM YYYY"),
                     "purchased_on": st.column_config.DateColumn("Bought", format="D MMM YYYY"),
@@ -276,7 +316,9 @@ with tab_customer, section("customer"):
                 user_id,
             )
             if not suggestions.empty:
-                st.markdown("##### Suggested replacements for shoes near the end of their life")
+                st.markdown(
+                    f"##### Suggested replacements for shoes near the end of their life ({reference_date:%d %b %Y})"
+                )
                 st.dataframe(
                     suggestions,
                     hide_index=True,
@@ -287,7 +329,7 @@ with tab_customer, section("customer"):
                         "brand": "Brand",
                         "type": "Type",
                         "material": "Material",
-                        "price": st.column_config.NumberColumn("Price", format="%.2f"),
+                        "price": price_column(),
                         "suggestion_score": st.column_config.ProgressColumn(
                             "Fit", min_value=0, max_value=1, format="%.2f"
                         ),
@@ -297,14 +339,11 @@ with tab_customer, section("customer"):
 
             st.markdown(f"#### Care reminders around {as_of:%d %b %Y}")
             care = query(
-                "select case when due_on < ? then 'overdue' when due_on <= ? then 'due' else 'upcoming' end as status,"
-                " due_on, name, title, instructions"
-                " from care_notifications"
-                " where user_id = ? and is_latest_purchase and purchased_on <= ? and due_on between ? and ?"
+                "select status, due_on, name, title, instructions from care_reminder_statuses"
+                " where user_id = ? and valid_from_on <= ? and ? < valid_until_on and due_on between ? and ?"
                 " order by due_on",
-                as_of,
-                as_of + dt.timedelta(days=due_soon_days),
                 user_id,
+                as_of,
                 as_of,
                 as_of - dt.timedelta(days=CARE_DAYS_AROUND),
                 as_of + dt.timedelta(days=CARE_DAYS_AROUND),
@@ -335,6 +374,9 @@ with tab_customer, section("customer"):
         if history.empty:
             st.info("No views, wishlists or purchases yet: recommendations come from their segment.")
         else:
+            history["interaction_type"] = history["interaction_type"].map(
+                lambda kind: INTERACTION_LABELS.get(kind, str(kind).replace("_", " "))
+            )
             st.dataframe(
                 history,
                 hide_index=True,
@@ -344,7 +386,7 @@ with tab_customer, section("customer"):
                     "name": "Shoe",
                     "brand": "Brand",
                     "type": "Type",
-                    "price": st.column_config.NumberColumn("Price", format="%.2f"),
+                    "price": price_column(),
                 },
             )
 
@@ -373,7 +415,7 @@ with tab_new, section("new customer"):
             hide_index=True,
             column_config={
                 "name": "Shoe",
-                "price": st.column_config.NumberColumn("Price", format="%.2f"),
+                "price": price_column(),
                 "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=1, format="%.2f"),
             },
         )
@@ -387,11 +429,19 @@ with tab_business, section("business overview"):
     row1[1].metric("Shoes in the catalogue", f"{int(overview['shoe_count']):,}")
     row1[2].metric("Interactions", f"{int(overview['interaction_count']):,}")
     row1[3].metric("Purchases", f"{int(overview['purchase_count']):,}")
-    row2 = st.columns(4)
+    row2 = st.columns(5)
     row2[0].metric(f"Care reminders due (next {due_soon_days} days)", f"{int(overview['reminders_due_count']):,}")
     row2[1].metric("Care reminders overdue", f"{int(overview['reminders_overdue_count']):,}")
-    row2[2].metric("Shoes reaching end of life this month", f"{int(overview['end_of_life_this_month_count']):,}")
-    row2[3].metric("Shoes past end of life", f"{int(overview['past_end_of_life_count']):,}")
+    row2[2].metric(
+        "Shoes nearing end of life",
+        f"{int(overview['nearing_end_of_life_count']):,}",
+        help="Replacement window open, end of life still ahead.",
+    )
+    row2[3].metric(
+        f"End of life in the next {END_OF_LIFE_AHEAD_DAYS} days",
+        f"{int(overview['end_of_life_next_30_days_count']):,}",
+    )
+    row2[4].metric("Shoes past end of life", f"{int(overview['past_end_of_life_count']):,}")
 
     st.markdown("#### Latest model run")
     run = query("select * from latest_model_run")
@@ -415,26 +465,83 @@ with tab_business, section("business overview"):
 
     st.markdown("#### How good is the model?")
     quality = query(
-        "select model, user_group, k, metric, value, n_users, cutoff_date, finished_at from model_evaluations"
+        "select model, user_group, k, metric, value, ci_low, ci_high, n_users, cutoff_date, protocol"
+        " from model_evaluations"
     )
     if quality.empty:
         st.info("No offline evaluation yet: run `python -m scripts.evaluate`.")
     else:
         cutoff = pd.Timestamp(quality.at[0, "cutoff_date"])
-        st.caption(
-            f"Trained on everything up to {cutoff:%d %b %Y}, tested on the wishlists and purchases after it. "
-            "Warm customers had history before that day, cold ones had none."
-        )
+        if quality.at[0, "protocol"] == "user":
+            st.caption(
+                "Each customer's last events were held out and tested on (wishlists and purchases), and some "
+                "customers entirely: warm customers had history in training, cold ones had none."
+            )
+        else:
+            st.caption(
+                f"Trained on everything up to {cutoff:%d %b %Y}, tested on the wishlists and purchases after it. "
+                "Warm customers had history before that day, cold ones had none."
+            )
         ks = sorted(quality["k"].unique())
         c1, c2 = st.columns([1, 3])
         metrics = sorted(quality["metric"].unique())
         metric = c1.selectbox("Metric", metrics, index=metrics.index("ndcg") if "ndcg" in metrics else 0)
         k = c1.selectbox("At k", ks, index=ks.index(10) if 10 in ks else 0)
-        chosen = quality[(quality["metric"] == metric) & (quality["k"] == k)]
+        chosen = quality[(quality["metric"] == metric) & (quality["k"] == k)].copy()
+        chosen["model"] = chosen["model"].map(model_name)
         chart = chosen.pivot_table(index="model", columns="user_group", values="value", sort=False)
-        c2.bar_chart(chart[[group for group in ("warm", "cold", "all") if group in chart.columns]], stack=False)
+        c2.bar_chart(
+            chart[[group for group in ("warm", "cold", "all") if group in chart.columns]],
+            stack=False,
+            horizontal=True,
+            # horizontal: x_label names the bars (models), y_label the values
+            x_label="model",
+            y_label=f"{metric}@{k} (higher is better)",
+        )
         users = chosen.groupby("user_group")["n_users"].max()
         c1.caption(" · ".join(f"{group}: {int(n):,} customers" for group, n in users.items()))
+
+        # one sentence per group: the hybrid against the best baseline present, intervals and counts
+        ours = quality[(quality["metric"] == metric) & (quality["k"] == k)]
+        for group in ("warm", "cold"):
+            rows = ours[(ours["user_group"] == group) & ours["value"].notna()]
+            hybrid = rows[rows["model"] == "hybrid"]
+            baselines = rows[rows["model"].isin(BASELINE_MODELS)].sort_values("value", ascending=False)
+            if hybrid.empty or baselines.empty:
+                continue
+            mine, best = hybrid.iloc[0], baselines.iloc[0]
+
+            def interval(row) -> str:
+                if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+                    return f"{row['value']:.3f}"
+                return f"{row['value']:.3f} (95% interval {row['ci_low']:.3f} to {row['ci_high']:.3f})"
+
+            if not pd.isna(mine["ci_low"]) and not pd.isna(best["ci_high"]) and mine["ci_low"] > best["ci_high"]:
+                verdict = "better than"
+            elif not pd.isna(mine["ci_high"]) and not pd.isna(best["ci_low"]) and mine["ci_high"] < best["ci_low"]:
+                verdict = "worse than"
+            else:
+                verdict = "not distinguishable from"
+            st.markdown(
+                f"**{group.capitalize()} customers** ({int(mine['n_users']):,}): the hybrid's {metric}@{k} is "
+                f"{interval(mine)}, {verdict} the best baseline, {md(model_name(best['model']))}, at "
+                f"{interval(best)} on {int(best['n_users']):,} customers."
+            )
+
+        history = query(
+            "select run_number, finished_at, user_group, value from evaluation_history"
+            " where model = 'hybrid' and metric = ? and k = ? and user_group in ('warm', 'cold')"
+            " order by run_number",
+            metric,
+            int(k),
+        )
+        runs = history["run_number"].nunique()
+        if runs >= 2:
+            st.markdown(f"##### The hybrid's {metric}@{k} over {runs} evaluation runs")
+            trend = history.pivot_table(index="run_number", columns="user_group", values="value")
+            st.line_chart(trend, x_label="evaluation run (1 = oldest)", y_label=f"{metric}@{k}")
+        else:
+            st.caption("One evaluation run so far: the trend shows from the second `python -m scripts.evaluate` on.")
 
 # -- today's messages, across customers (the daily job: python -m scripts.notify) ---------------
 with tab_messages, section("messages"):
