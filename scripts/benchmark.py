@@ -1,7 +1,8 @@
 """Scale benchmark: generate, load, score and write back at a given size, beside implicit's ALS.
 
     python -m scripts.benchmark [--users 100000] [--shoes 5000] [--interactions 5000000]
-                                [--db URL] [--work-dir bench] [--stages generate,load,score,model,implicit]
+                                [--db URL] [--compare-db URL] [--work-dir bench]
+                                [--stages generate,load,score,native,model,implicit]
                                 [--no-implicit] [--scaling [SIZES]] [--json FILE] [--keep-db]
 
 Every stage runs in a fresh child process (multiprocessing, spawn), so the peak memory printed for a
@@ -13,12 +14,21 @@ processes of the generator are reported apart). The stages, in order:
             reference date set to the last interaction day (as scripts.build does for generated data).
   score     scripts.score with its defaults: export the views, fit, shoe similarities, segment lists,
             top-50 for every user in batches, write-back of every row in one transaction, publication.
+  native    the engine's own bulk paths on the same data, the yardstick of load and score: a typed
+            bulk read of the three CSV files (DuckDB read_csv with the tables' column types;
+            PostgreSQL raw COPY into unlogged tables), a raw export of the score's matrix query
+            (COPY TO STDOUT / an Arrow fetch) and a raw bulk write of the run's recommendations from
+            a CSV file (COPY FROM / read_csv into a copy of the table, keys included), one transaction.
   model     the same hybrid in memory: export, fit, similarities, segments, top-50 for every user
             (rows prepared as for writing), nothing written; score minus model ~ the database's share.
   implicit  implicit's AlternatingLeastSquares (64 factors, 15 iterations, random_state 42) on the
             same interaction matrix: export, fit, recommend N=50 for every user with
             filter_already_liked_items=True, in batches; nothing written. Needs
             `pip install -r requirements-bench.txt`; skipped with a message when missing.
+
+--compare-db URL loads the same files into a second database (say PostgreSQL beside the default
+DuckDB) and runs load, score and native there too, so that the report sets the engines side by side
+(the score stage's ratio between them) from one run.
 
 --scaling generates, loads and scores smaller data sets (same shoes, interactions per user kept) and
 prints the score stage's seconds per 1,000 users at each size: cost should grow linearly with users.
@@ -62,7 +72,9 @@ from scripts.db import ROOT, describe, engine_of
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "load", "score", "model", "implicit")
+STAGES = ("generate", "load", "score", "native", "model", "implicit")
+# the stages run again on --compare-db
+COMPARED_STAGES = ("load", "score", "native")
 DEFAULT_USERS = 100_000
 DEFAULT_SHOES = 5_000
 DEFAULT_INTERACTIONS_PER_USER = 50
@@ -83,6 +95,7 @@ WHAT = {
     "generate": "simulate + write the three CSV files",
     "load": "schema, validate, stage, check, merge (one transaction), reference date",
     "score": "export, fit, similarities, segments, top-50 all users, write-back, publish",
+    "native": "the engine's bulk read of the CSV files, export of the matrix, write of the run's rows",
     "model": "export, fit, similarities, segments, top-50 all users; no write",
     "implicit": "export, ALS fit, recommend top-50 all users; no write",
 }
@@ -360,6 +373,141 @@ def stage_score(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# the CSV header's names for the table's columns, where they differ
+_CSV_COLUMNS = {"interactions": {"timestamp": "occurred_at"}}
+# the score's export of the matrix (scripts.score.read_inputs), without parsing it
+_MATRIX_QUERY = (
+    "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased,"
+    " wishlist_count > 0 as is_wishlisted from interaction_matrix"
+)
+
+
+def _column_types(db, table: str) -> dict[str, str]:
+    rows = db.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = current_schema() and table_name = ? order by ordinal_position",
+        [table],
+    )
+    return dict(rows)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def stage_native(task: dict[str, Any]) -> dict[str, Any]:
+    """The engine's own bulk paths on the benchmark's data: the yardsticks of the load and score stages."""
+    import csv as csv_module
+
+    import pyarrow  # noqa: F401 - the DuckDB export fetches Arrow
+
+    from scripts.db import Database
+
+    parts: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    data_dir = Path(task["data_dir"])
+    with Database(task["url"]) as db:
+        # 1. typed bulk read of the three files into scratch tables (no keys: the engine's best case)
+        read_rows, clock = 0, time.perf_counter()
+        for table in ("users", "shoes", "interactions"):
+            path = data_dir / f"{table}.csv"
+            with path.open(newline="", encoding="utf-8") as handle:
+                header = next(csv_module.reader(handle))
+            types = _column_types(db, table)
+            renames = _CSV_COLUMNS.get(table, {})
+            columns = {name: types.get(renames.get(name, name), "text") for name in header}
+            scratch = f"native_{table}"
+            db.execute(f"drop table if exists {scratch}")
+            listed = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            if db.is_postgres:
+                db.execute(f"create unlogged table {scratch} ({listed})")
+                with path.open("rb") as handle, db.raw.cursor() as cur:
+                    cur.copy_expert(f"copy {scratch} from stdin with (format csv, header)", handle)
+            else:
+                typed = ", ".join(f"{_sql_text(name)}: {_sql_text(kind)}" for name, kind in columns.items())
+                db.execute(
+                    f"create table {scratch} as select * from read_csv({_sql_text(str(path))}, header = true,"
+                    f" columns = {{{typed}}})"
+                )
+            read_rows += db.scalar(f"select count(*) from {scratch}")
+            db.execute(f"drop table {scratch}")
+        parts["read"] = round(time.perf_counter() - clock, 3)
+        counts["read_rows"] = read_rows
+
+        # 2. raw export of the score's matrix query (bytes or Arrow, nothing parsed into frames)
+        clock = time.perf_counter()
+        if db.is_postgres:
+            sink = _CountingSink()
+            with db.raw.cursor() as cur:
+                cur.copy_expert(f"copy ({_MATRIX_QUERY}) to stdout with (format csv)", sink)
+            exported = sink.lines
+        else:
+            exported = db.raw.execute(_MATRIX_QUERY).to_arrow_table().num_rows
+        parts["export"] = round(time.perf_counter() - clock, 3)
+        counts["export_rows"] = int(exported)
+
+        # 3. raw bulk write of the latest run's recommendations from a CSV file, in one transaction,
+        # into a copy of the table with its key (the score stage writes the same rows)
+        run_id = db.scalar("select max(run_id) from model_runs where status = 'complete'")
+        written = 0
+        if run_id is not None:
+            rows_file = data_dir / "native_recommendations.csv"
+            try:
+                columns = list(_column_types(db, "recommendations"))
+                listed = ", ".join(columns)
+                select = f"select {listed} from recommendations where run_id = {int(run_id)}"
+                db.execute("drop table if exists native_recommendations")
+                if db.is_postgres:
+                    with rows_file.open("wb") as handle, db.raw.cursor() as cur:
+                        cur.copy_expert(f"copy ({select}) to stdout with (format csv)", handle)
+                    db.execute("create table native_recommendations (like recommendations including all)")
+                else:
+                    db.execute(f"copy ({select}) to {_sql_text(str(rows_file))} (format csv, header false)")
+                    db.execute("create table native_recommendations as select * from recommendations limit 0")
+                types = _column_types(db, "native_recommendations")
+                clock = time.perf_counter()
+                with db.transaction():
+                    if db.is_postgres:
+                        with rows_file.open("rb") as handle, db.raw.cursor() as cur:
+                            cur.copy_expert(
+                                f"copy native_recommendations ({listed}) from stdin with (format csv)", handle
+                            )
+                    else:
+                        typed = ", ".join(f"{_sql_text(name)}: {_sql_text(types[name])}" for name in columns)
+                        db.execute(
+                            f"insert into native_recommendations ({listed}) select {listed} from"
+                            f" read_csv({_sql_text(str(rows_file))}, header = false, columns = {{{typed}}})"
+                        )
+                parts["write"] = round(time.perf_counter() - clock, 3)
+                written = int(db.scalar("select count(*) from native_recommendations"))
+            finally:
+                db.execute("drop table if exists native_recommendations")
+                rows_file.unlink(missing_ok=True)
+        counts["write_rows"] = written
+    return {
+        "rows": read_rows,
+        "rows_per_second": _rate(read_rows, parts["read"]),
+        "parts": parts,
+        "counts": counts,
+        "rates": {
+            "read": _rate(read_rows, parts["read"]),
+            "export": _rate(counts["export_rows"], parts["export"]),
+            "write": _rate(written, parts.get("write", 0.0)),
+        },
+    }
+
+
+class _CountingSink:
+    """A file-like target for COPY TO that keeps only the number of lines."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, data: bytes | str) -> int:
+        self.lines += data.count(b"\n" if isinstance(data, bytes) else "\n")
+        return len(data)
+
+
 def _model_params(params: dict[str, Any]) -> dict[str, Any]:
     keys = ("top_n", "factors", "factors_used", "svd_iterations", "batch_size", "workers")
     return {key: params[key] for key in keys if key in params}
@@ -490,6 +638,7 @@ STAGE_IMPORTS = {
     "generate": ["numpy", "scripts.generate_data"],
     "load": ["numpy", "pandas", "duckdb", "scripts.load", "scripts.schema"],
     "score": _SCORING,
+    "native": ["duckdb", "pyarrow", "scripts.db"],
     "model": _SCORING + ["tqdm"],
     "implicit": _SCORING + ["implicit.cpu.als", "threadpoolctl", "tqdm"],
 }
@@ -498,6 +647,7 @@ STAGE_FUNCTIONS = {
     "generate": stage_generate,
     "load": stage_load,
     "score": stage_score,
+    "native": stage_native,
     "model": stage_model,
     "implicit": stage_implicit,
 }
@@ -697,6 +847,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log.info(
                 "stage %s: %.1f s, peak RSS %.0f MiB", stage, outcome["seconds"], outcome["peak_rss_mib"]
             )
+        if args.compare_db:
+            results["compare"] = run_compare(args, work_dir, task, stages)
         if args.scaling:
             results["scaling"] = run_scaling(args, work_dir, results["stages"].get("score"))
     finally:
@@ -707,6 +859,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["machine"]["load_average_end"] = _load_average()
     results["targets"] = check_targets(results)
     return results
+
+
+def run_compare(
+    args: argparse.Namespace, work_dir: Path, task: dict[str, Any], stages: list[str]
+) -> dict[str, Any]:
+    """Load, score and native again on ``--compare-db`` (a fresh database), from the same files."""
+    target = fresh_target(args.compare_db, work_dir, suffix="compare")
+    compared: dict[str, Any] = {"engine": target.engine, "database": describe(target.url), "stages": {}}
+    try:
+        for stage in COMPARED_STAGES:
+            if stage not in stages:
+                continue
+            log.info("stage %s on %s ...", stage, target.engine)
+            compared["stages"][stage] = outcome = run_stage(stage, {**task, "url": target.url})
+            log.info("stage %s on %s: %.1f s", stage, target.engine, outcome["seconds"])
+    finally:
+        if args.keep_db:
+            log.info("kept the compared database: %s", describe(target.url))
+        else:
+            target.drop()
+    return compared
 
 
 def scaling_sizes(spec: str, users: int) -> list[int]:
@@ -870,34 +1043,14 @@ def format_report(results: dict[str, Any]) -> str:
         lines.append(f"      interaction matrix: {pairs:,} nonzero (user, shoe) pairs")
     lines.append("")
 
-    header = (
-        f"{'stage':<28}{'seconds':>9}{'CPU s':>9}{'peak RSS':>11}{'rows':>13}{'rows/s':>11}{'others':>8}"
-        "   includes"
-    )
-    lines += [header, "-" * len(header)]
-    blank = f"{'':>9}{'':>11}"
-    for stage in STAGES:
-        if stage not in stages:
-            if stage in results.get("skipped", {}):
-                lines.append(f"{stage:<28}{'skipped':>9}   {results['skipped'][stage]}")
-            continue
-        outcome = stages[stage]
-        rate = outcome.get("rows_per_second")
-        lines.append(
-            f"{stage:<28}{outcome['seconds']:>9.1f}{outcome.get('cpu_seconds', 0):>9.1f}"
-            f"{_mem(outcome['peak_rss_mib']):>11}{_n(outcome.get('rows')):>13}{_n(rate):>11}"
-            f"{_share(outcome.get('others_cpu_share')):>8}   {WHAT[stage]}"
-        )
-        if outcome.get("tree_peak_rss_mib", 0) > outcome["peak_rss_mib"] * 1.05:
-            tree = _mem(outcome["tree_peak_rss_mib"])
-            lines.append(f"{'  (with worker processes)':<28}{'':>9}{'':>9}{tree:>11}")
-        for part, seconds in outcome.get("parts", {}).items():
-            extra = ""
-            if stage == "score" and part == "write":
-                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows of the three score tables"
-            elif stage == "load" and part == "load":
-                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows read from the three files"
-            lines.append(f"{'  ' + _parts_label(stage, part):<28}{seconds:>9.1f}{blank}{extra}".rstrip())
+    lines += _stage_table(stages, results.get("skipped", {}))
+    lines += _native_ratios(stages, config["engine"])
+    compare = results.get("compare")
+    if compare:
+        lines += ["", f"the same files on {compare['engine']} ({compare['database']}):"]
+        lines += _stage_table(compare["stages"], {})
+        lines += _native_ratios(compare["stages"], compare["engine"])
+        lines += _engine_ratios(config["engine"], stages, compare["engine"], compare["stages"])
     lines.append("")
     lines += _comparison(stages)
     if results.get("scaling"):
@@ -930,6 +1083,93 @@ def format_report(results: dict[str, Any]) -> str:
         "during the stage; seconds taken at a high share are pessimistic (CPU s are steadier).",
     ]
     return "\n".join(lines)
+
+
+def _stage_table(stages: dict[str, Any], skipped: dict[str, str]) -> list[str]:
+    """One line per stage (seconds, CPU, peak memory, rows, rate, others' share), then its parts."""
+    lines: list[str] = []
+    header = (
+        f"{'stage':<28}{'seconds':>9}{'CPU s':>9}{'peak RSS':>11}{'rows':>13}{'rows/s':>11}{'others':>8}"
+        "   includes"
+    )
+    lines += [header, "-" * len(header)]
+    blank = f"{'':>9}{'':>11}"
+    for stage in STAGES:
+        if stage not in stages:
+            if stage in skipped:
+                lines.append(f"{stage:<28}{'skipped':>9}   {skipped[stage]}")
+            continue
+        outcome = stages[stage]
+        rate = outcome.get("rows_per_second")
+        lines.append(
+            f"{stage:<28}{outcome['seconds']:>9.1f}{outcome.get('cpu_seconds', 0):>9.1f}"
+            f"{_mem(outcome['peak_rss_mib']):>11}{_n(outcome.get('rows')):>13}{_n(rate):>11}"
+            f"{_share(outcome.get('others_cpu_share')):>8}   {WHAT[stage]}"
+        )
+        if outcome.get("tree_peak_rss_mib", 0) > outcome["peak_rss_mib"] * 1.05:
+            tree = _mem(outcome["tree_peak_rss_mib"])
+            lines.append(f"{'  (with worker processes)':<28}{'':>9}{'':>9}{tree:>11}")
+        for part, seconds in outcome.get("parts", {}).items():
+            extra = ""
+            if stage == "score" and part == "write":
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows of the three score tables"
+            elif stage == "load" and part == "load":
+                extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows read from the three files"
+            lines.append(f"{'  ' + _parts_label(stage, part):<28}{seconds:>9.1f}{blank}{extra}".rstrip())
+    return lines
+
+
+def _percent(ours: float | None, native: float | None) -> str:
+    return f"{ours / native:.0%}" if ours and native else "n/a"
+
+
+def _native_ratios(stages: dict[str, Any], engine: str) -> list[str]:
+    """Each stage against the engine's own bulk path measured in the same run (ours / native)."""
+    native = stages.get("native")
+    if not native:
+        return []
+    rates, parts = native["rates"], native["parts"]
+    read_path = "raw COPY into unlogged tables" if engine == "postgres" else "read_csv with typed columns"
+    export_path = "COPY (select ...) TO STDOUT" if engine == "postgres" else "an Arrow fetch"
+    write_path = "raw COPY FROM a CSV file" if engine == "postgres" else "insert from read_csv"
+    lines = ["", f"against {engine}'s own bulk paths in this run (throughput, ours / native):"]
+    load = stages.get("load")
+    if load:
+        lines.append(
+            f"  load: {_n(load['rows_per_second'])} rows/s; {read_path}: {_n(rates['read'])} rows/s"
+            f" -> {_percent(load['rows_per_second'], rates['read'])}"
+        )
+    score = stages.get("score")
+    if score:
+        read = score["parts"].get("read")
+        lines.append(
+            f"  score, read: {_n(read, 2)} s (views to arrays); {export_path} of the matrix query:"
+            f" {_n(parts['export'], 2)} s -> {_percent(parts['export'], read)}"
+        )
+        if rates.get("write"):
+            ours = score["rows_per_second"]
+            lines.append(
+                f"  score, write-back: {_n(ours)} rows/s; {write_path} of the run's recommendations:"
+                f" {_n(rates['write'])} rows/s -> {_percent(ours, rates['write'])}"
+            )
+    return lines
+
+
+def _engine_ratios(engine: str, stages: dict[str, Any], other: str, others: dict[str, Any]) -> list[str]:
+    """The compared engine's seconds over the main engine's, stage by stage and for the score's parts."""
+    lines = ["", f"{other} / {engine}, same files, same run (seconds; 1.00x = as fast):"]
+    for stage in COMPARED_STAGES:
+        if stage in stages and stage in others:
+            mine, theirs = stages[stage]["seconds"], others[stage]["seconds"]
+            lines.append(f"  {stage:<24}{theirs:>9.1f} / {mine:.1f} s = {theirs / mine:.2f}x")
+    if "score" in stages and "score" in others:
+        for part in ("read", "write", "score"):
+            mine, theirs = stages["score"]["parts"].get(part), others["score"]["parts"].get(part)
+            if mine and theirs:
+                lines.append(
+                    f"  {'  score, ' + part:<24}{theirs:>9.1f} / {mine:.1f} s = {theirs / mine:.2f}x"
+                )
+    return lines
 
 
 def _comparison(stages: dict[str, Any]) -> list[str]:
@@ -967,10 +1207,11 @@ def _comparison(stages: dict[str, Any]) -> list[str]:
     lines = [
         f"side by side on the same matrix ({als['matrix']['users']:,} x {als['matrix']['shoes']:,},"
         f" {als['matrix']['nonzeros']:,} nonzeros), seconds:",
-        f"{'':<28}{'ours (hybrid)':>15}{'implicit ALS':>15}",
+        f"{'':<28}{'ours (hybrid)':>15}{'implicit ALS':>15}{'implicit / ours':>17}",
     ]
     for label, mine, theirs in rows:
-        lines.append(f"{label:<28}{mine:>15.1f}{theirs:>15.1f}")
+        ratio = f"{theirs / mine:.2f}x" if mine else ""
+        lines.append(f"{label:<28}{mine:>15.1f}{theirs:>15.1f}{ratio:>17}")
     lines.append(f"{'peak RSS':<28}{_mem(ours_peak):>15}{_mem(als['peak_rss_mib']):>15}")
     lines += [
         f"ours: from the {source}.",
@@ -1031,6 +1272,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a DuckDB file path (must not exist when loading) or a postgresql:// URI (a fresh schema"
         f" is made in it); default: a fresh {DEFAULT_DB_NAME} in --work-dir",
+    )
+    parser.add_argument(
+        "--compare-db",
+        default=None,
+        metavar="URL",
+        help="also load, score and run native on this database (a fresh DuckDB file path or a schema in a"
+        " postgresql:// database) from the same files, and print the ratio of the engines",
     )
     parser.add_argument(
         "--work-dir",

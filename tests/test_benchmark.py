@@ -49,7 +49,7 @@ def _check_stage(results: dict, stage: str) -> dict:
 def test_every_stage_is_measured_and_printed(tmp_path, capsys):
     results, table = _run(tmp_path, capsys, "--keep-db")
 
-    assert list(results["stages"]) == ["generate", "load", "score", "model"]
+    assert list(results["stages"]) == ["generate", "load", "score", "native", "model"]
     assert results["skipped"] == {"implicit": "--no-implicit"}
     for stage in results["stages"]:
         _check_stage(results, stage)
@@ -70,8 +70,18 @@ def test_every_stage_is_measured_and_printed(tmp_path, capsys):
     # the in-memory model scores the same users and ranks as many shoes as the written run
     assert results["stages"]["model"]["rows"] == counts["n_recommendations"]
 
+    # the engine's own bulk paths on the same data: every row read, exported and written again
+    native = results["stages"]["native"]
+    assert native["counts"]["read_rows"] == load["rows"]
+    assert native["counts"]["export_rows"] == load["interaction_pairs"]
+    assert native["counts"]["write_rows"] == counts["n_recommendations"]
+    assert native["rates"]["read"] == pytest.approx(load["rows"] / native["parts"]["read"], rel=1e-2)
+    assert "against duckdb's own bulk paths in this run" in table
+    ratio = load["rows_per_second"] / native["rates"]["read"]
+    assert f"read_csv with typed columns: {native['rates']['read']:,.0f} rows/s -> {ratio:.0%}" in table
+
     # the table: one line per stage with its seconds, the machine, the targets that apply
-    for stage in ("generate", "load", "score", "model"):
+    for stage in ("generate", "load", "score", "native", "model"):
         line = next(line for line in table.splitlines() if line.startswith(stage + " "))
         assert f"{results['stages'][stage]['seconds']:.1f}" in line
     assert "implicit" in table and "skipped" in table
@@ -100,6 +110,38 @@ def test_postgresql_fresh_schema_is_used_and_dropped(tmp_path, capsys, pg_databa
     assert results["stages"]["score"]["rows_per_second"] > 0
     assert "PostgreSQL" in table
     # the schema the benchmark made is gone
+    with Database(pg_database_url) as db:
+        schemas = db.query(
+            "select schema_name from information_schema.schemata where schema_name like ?",
+            ["shoerec_bench_%"],
+        )
+    assert schemas == []
+
+
+def test_a_second_engine_is_compared_in_the_same_run(tmp_path, capsys, pg_database_url, tiny_csv):
+    results, table = _run(
+        tmp_path,
+        capsys,
+        "--stages",
+        "load,score,native",
+        "--compare-db",
+        pg_database_url,
+        work_dir=tiny_csv,
+    )
+
+    compared = results["compare"]
+    assert results["config"]["engine"] == "duckdb" and compared["engine"] == "postgres"
+    assert list(compared["stages"]) == ["load", "score", "native"]
+    for stage in compared["stages"]:
+        assert compared["stages"][stage]["seconds"] > 0
+    # the same files, the same rows on both engines
+    assert compared["stages"]["load"]["rows"] == results["stages"]["load"]["rows"]
+    assert compared["stages"]["native"]["counts"] == results["stages"]["native"]["counts"]
+    assert "against postgres's own bulk paths in this run" in table
+    assert "raw COPY into unlogged tables" in table and "raw COPY FROM a CSV file" in table
+    ratio = compared["stages"]["score"]["seconds"] / results["stages"]["score"]["seconds"]
+    assert f"= {ratio:.2f}x" in table
+    # the compared schema is gone too
     with Database(pg_database_url) as db:
         schemas = db.query(
             "select schema_name from information_schema.schemata where schema_name like ?",
