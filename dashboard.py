@@ -430,8 +430,8 @@ with tab_business, section("business overview"):
     row1[2].metric("Interactions", f"{int(overview['interaction_count']):,}")
     row1[3].metric("Purchases", f"{int(overview['purchase_count']):,}")
     row2 = st.columns(5)
-    row2[0].metric(f"Care reminders due (next {due_soon_days} days)", f"{int(overview['reminders_due_count']):,}")
-    row2[1].metric("Care reminders overdue", f"{int(overview['reminders_overdue_count']):,}")
+    row2[0].metric(f"Care due (next {due_soon_days} days)", f"{int(overview['reminders_due_count']):,}")
+    row2[1].metric("Care overdue", f"{int(overview['reminders_overdue_count']):,}")
     row2[2].metric(
         "Shoes nearing end of life",
         f"{int(overview['nearing_end_of_life_count']):,}",
@@ -483,6 +483,7 @@ with tab_business, section("business overview"):
                 "Warm customers had history before that day, cold ones had none."
             )
         ks = sorted(quality["k"].unique())
+        verdicts = st.container()  # the verdict first, written once the metric and k are picked below
         c1, c2 = st.columns([1, 3])
         metrics = sorted(quality["metric"].unique())
         metric = c1.selectbox("Metric", metrics, index=metrics.index("ndcg") if "ndcg" in metrics else 0)
@@ -490,9 +491,11 @@ with tab_business, section("business overview"):
         chosen = quality[(quality["metric"] == metric) & (quality["k"] == k)].copy()
         chosen["model"] = chosen["model"].map(model_name)
         chart = chosen.pivot_table(index="model", columns="user_group", values="value", sort=False)
+        groups = [group for group in ("warm", "cold") if group in chart.columns] or list(chart.columns)
         c2.bar_chart(
-            chart[[group for group in ("warm", "cold", "all") if group in chart.columns]],
+            chart[groups],
             stack=False,
+            height=min(560, 30 * len(groups) * len(chart) + 90),
             horizontal=True,
             # horizontal: x_label names the bars (models), y_label the values
             x_label="model",
@@ -522,7 +525,7 @@ with tab_business, section("business overview"):
                 verdict = "worse than"
             else:
                 verdict = "not distinguishable from"
-            st.markdown(
+            verdicts.markdown(
                 f"**{group.capitalize()} customers** ({int(mine['n_users']):,}): the hybrid's {metric}@{k} is "
                 f"{interval(mine)}, {verdict} the best baseline, {md(model_name(best['model']))}, at "
                 f"{interval(best)} on {int(best['n_users']):,} customers."

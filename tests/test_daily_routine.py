@@ -1,5 +1,5 @@
 """The daily routine as a retailer runs it, each command a real subprocess on both engines:
-load the day's interactions.csv alone, score, notify; every load says which reference date is in force.
+load the day's interactions.csv alone, score (then score --refresh), notify; every load says which reference date is in force.
 
 A day's delivery without users.csv and shoes.csv changes neither table: its events are checked against
 the users and shoes already loaded. A folder with none of the three files is refused in one line.
@@ -66,9 +66,18 @@ def test_a_day_of_interactions_alone_loads_scores_and_notifies(db_url, tmp_path)
             "select count(*) from interactions where user_id = 127 and occurred_at >= '2026-06-30 09:00:00'"
         ) == 2
 
-    scored = run("scripts.score", "--db", db_url, cwd=tmp_path)
+    scored = run("scripts.score", "--db", db_url, cwd=tmp_path)  # the first run: a full fit
     assert scored.returncode == 0, scored.stderr
     assert_no_traceback(scored)
+
+    # the next day: its events alone, folded into the latest run
+    day = day_folder(tmp_path, "128,1261,add_to_wishlist,2026-06-30T11:00:00Z\n")
+    loaded = run("scripts.load", "--db", db_url, "--data-dir", str(day), cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert len(lines_with(loaded, "reference date in force: 2026-06-30")) == 1
+    refreshed = run("scripts.score", "--db", db_url, "--refresh", cwd=tmp_path)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert_no_traceback(refreshed)
     notified = run("scripts.notify", "--db", db_url, "--sink", f"file:{tmp_path / 'out.jsonl'}", cwd=tmp_path)
     assert notified.returncode == 0, notified.stderr
     assert_no_traceback(notified)

@@ -8,6 +8,7 @@ Every run leaves a screenshot per test in artifacts/ (git-ignored), taken at the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -263,3 +264,62 @@ def test_shoe_name_with_markup_is_shown_as_text(chromium_path, tmp_path, serve_d
     assert page.evaluate("document.querySelectorAll('img[onerror], img[src=\"x\"]').length") == 0
     assert page.evaluate("Array.from(document.scripts).filter(s => s.text.includes('__xss')).length") == 0
     assert dialogs == []
+
+
+# the README's pictures: one per tab, of the customer the first test picks (SHOEREC_UPDATE_SCREENSHOTS=1
+# writes them to docs/ as well as artifacts/; look at each before committing it)
+TABS = {  # tab: (picture, page height in pixels: enough for what the tab shows first)
+    "Customer": ("dashboard-customer.png", 3600),
+    "A brand-new customer": ("dashboard-new-customer.png", 900),
+    "Business overview": ("dashboard-business.png", 2000),
+    "Today's messages": ("dashboard-messages.png", 1300),
+}
+SCREENSHOT_VIEWPORT = {"width": 1400, "height": 1500}
+
+
+def test_each_tab_in_the_browser_with_its_figures_and_a_picture(
+    chromium_path, bundled_duckdb_url, serve_dashboard, browser
+):
+    from playwright.sync_api import expect
+
+    with Database(bundled_duckdb_url, read_only=True) as db:
+        user_id = db.scalar(
+            "select min(user_id) from user_messages where kind = 'replacement'"
+            " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
+        )
+        reference = db.scalar("select reference_date from current_settings")
+        ahead, nearing = db.query(
+            "select end_of_life_next_30_days_count, nearing_end_of_life_count from business_overview"
+        )[0]
+    targets = [ARTIFACTS] + ([ROOT / "docs"] if os.environ.get("SHOEREC_UPDATE_SCREENSHOTS") == "1" else [])
+    for folder in targets:
+        folder.mkdir(exist_ok=True)
+    context = browser.new_context(viewport=SCREENSHOT_VIEWPORT)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(WAIT_MS)
+        open_dashboard(tab, serve_dashboard(bundled_duckdb_url))
+        pick_customer(tab, user_id)
+        tab.evaluate("document.activeElement && document.activeElement.blur()")
+        for name, (file_name, height) in TABS.items():
+            tab.set_viewport_size({"width": SCREENSHOT_VIEWPORT["width"], "height": height})
+            tab.get_by_role("tab", name=name, exact=True).click()
+            settle(tab)
+            panel = tab.get_by_role("tabpanel", name=name, exact=True)
+            if name == "Customer":
+                expect(panel.get_by_text(f"Messages for them on {reference:%d %b %Y}", exact=True)).to_be_visible()
+                expect(panel.get_by_text(re.compile(r"· \d[\d,]*\.\d\d EUR$")).first).to_be_visible()
+            elif name == "Business overview":
+                metric = panel.get_by_test_id("stMetric").filter(has_text="End of life in the next 30 days")
+                expect(metric).to_contain_text(f"{ahead:,}")
+                expect(panel.get_by_test_id("stMetric").filter(has_text="Shoes nearing end of life")).to_contain_text(
+                    f"{nearing:,}"
+                )
+                expect(panel.get_by_text("better than the best baseline").first).to_be_visible()
+                expect(panel.get_by_text("this month")).to_have_count(0)
+            expect(tab.get_by_test_id("stException")).to_have_count(0)
+            tab.wait_for_timeout(500)  # charts finish drawing
+            for folder in targets:
+                tab.screenshot(path=str(folder / file_name), timeout=30_000)
+    finally:
+        context.close()
