@@ -43,7 +43,7 @@ suggestions as (
 ),
 
 settings_in_force as (
-    select reference_date from current_settings
+    select reference_date, currency from current_settings
 ),
 
 -- only the pair a user has now, before its end of life, and only its latest reminder fallen due
@@ -71,15 +71,19 @@ current_reminders as (
         and settings_in_force.reference_date < notifications.end_of_life_on
 ),
 
+-- each suggestion with its price in the shop's currency: "Pace by Peak (99.00 EUR)"
 suggestion_lists as (
     select
-        user_id,
-        shoe_id,
+        suggestions.user_id,
+        suggestions.shoe_id,
         string_agg(
-            suggested_name || ' by ' || brand || ' (' || cast(price as text) || ')', ', ' order by rank
+            suggestions.suggested_name || ' by ' || suggestions.brand
+            || ' (' || cast(suggestions.price as text) || ' ' || settings_in_force.currency || ')',
+            ', ' order by suggestions.rank
         ) as suggestion_list
     from suggestions
-    group by user_id, shoe_id
+    cross join settings_in_force
+    group by suggestions.user_id, suggestions.shoe_id
 ),
 
 care_messages as (
