@@ -55,7 +55,9 @@ def set_reference_date(db: Database, value: str, data_dir: Path) -> dt.date | No
     if value == "today":
         db.execute("update settings set reference_date = null")
     elif value == "last-interaction":
-        db.execute("update settings set reference_date = (select cast(max(occurred_at) as date) from interactions)")
+        db.execute(
+            "update settings set reference_date = (select cast(max(occurred_at) as date) from interactions)"
+        )
     else:
         db.execute("update settings set reference_date = ?", [value])
     return db.scalar("select reference_date from settings")
@@ -111,7 +113,12 @@ def build(
                 for row in summary["evaluate"]["rows"]
                 if row["model"] == "hybrid" and row["metric"] == "ndcg" and row["k"] == 10
             }
-            log.info("hybrid NDCG@10: warm %.4f, cold %.4f, all %.4f", hybrid["warm"], hybrid["cold"], hybrid["all"])
+            log.info(
+                "hybrid NDCG@10: warm %.4f, cold %.4f, all %.4f",
+                hybrid["warm"],
+                hybrid["cold"],
+                hybrid["all"],
+            )
         else:
             log.info("no interactions yet: nothing to evaluate")
     if do_score:
@@ -125,12 +132,27 @@ def build(
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
-    parser.add_argument("--data-dir", type=Path, default=BUNDLED_DATA_DIR, help="folder of users.csv, shoes.csv, interactions.csv (default: data/)")
-    parser.add_argument("--reference-date", type=parse_reference_date, default="auto", help="auto (default), today, or YYYY-MM-DD")
-    parser.add_argument("--no-score", action="store_true", help="stop after loading (no evaluation, no scoring run)")
-    parser.add_argument("--no-evaluate", action="store_true", help="score with the stored parameters, skip the evaluation")
     parser.add_argument(
-        "--skip-invalid", action="store_true",
+        "--data-dir",
+        type=Path,
+        default=BUNDLED_DATA_DIR,
+        help="folder of users.csv, shoes.csv, interactions.csv (default: data/)",
+    )
+    parser.add_argument(
+        "--reference-date",
+        type=parse_reference_date,
+        default="auto",
+        help="auto (default), today, or YYYY-MM-DD",
+    )
+    parser.add_argument(
+        "--no-score", action="store_true", help="stop after loading (no evaluation, no scoring run)"
+    )
+    parser.add_argument(
+        "--no-evaluate", action="store_true", help="score with the stored parameters, skip the evaluation"
+    )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
         help="load the valid rows and keep each rejected row, with its reason, in load_rejects (default: all or nothing)",
     )
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from scripts.db import ENV_DB, DEFAULT_DUCKDB_PATH
+from scripts.db import DEFAULT_DUCKDB_PATH, ENV_DB
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:

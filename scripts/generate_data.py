@@ -951,8 +951,15 @@ def simulate_real_log(
     size = batch_size(n_shoes)
     drawn = [
         _real_log_draws(
-            rng, slice(b, b + size), counts, burst_start[:, 1], user_factors, shoe_factors,
-            popularity_log, novelty, shoes.released_at,
+            rng,
+            slice(b, b + size),
+            counts,
+            burst_start[:, 1],
+            user_factors,
+            shoe_factors,
+            popularity_log,
+            novelty,
+            shoes.released_at,
         )  # fmt: skip
         for b in range(0, n_users, size)
     ]
@@ -1190,7 +1197,6 @@ class _BatchResult:
     counts: np.ndarray  # per interaction type
     active_users: int
     shoe_rows: np.ndarray  # rows of the shoes that appear
-
 
 
 def _batch_result(user_id: np.ndarray, shoe_id: np.ndarray, kind: np.ndarray, at: np.ndarray) -> _BatchResult:

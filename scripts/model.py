@@ -427,7 +427,9 @@ def prior_weights(n_interactions: np.ndarray, m: float) -> np.ndarray:
     ndarray of shape (n_users,), float32, in [0, 1]; 1 for a user without history.
     """
     n = np.asarray(n_interactions, dtype=np.float32)
-    return np.where(n > 0, np.float32(m) / np.maximum(n + np.float32(m), np.float32(1e-12)), 1).astype(np.float32)
+    return np.where(n > 0, np.float32(m) / np.maximum(n + np.float32(m), np.float32(1e-12)), 1).astype(
+        np.float32
+    )
 
 
 def blend(cf: np.ndarray, content: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -595,7 +597,9 @@ def segment_popularity(
         centred = one_hot - mean_features
         gram = centred.T @ (weight[:, None] * centred)
         target = centred.T @ seg_sum  # sum over users of (f_u - mean f) v_u
-        ridge = np.linalg.solve(gram + feature_prior_users * np.eye(len(gram)) + 1e-9 * np.eye(len(gram)), target)
+        ridge = np.linalg.solve(
+            gram + feature_prior_users * np.eye(len(gram)) + 1e-9 * np.eye(len(gram)), target
+        )
         p_coarse = np.maximum(p_global[None, :] + centred @ ridge, 0)
     # each segment shrunk towards its coarser level
     return (seg_sum + prior_users * p_coarse) / np.maximum(seg_n + prior_users, 1e-12)[:, None]

@@ -40,7 +40,13 @@ from scripts.db import Database, UsageError
 log = logging.getLogger(__name__)
 
 ID_CHUNK = 1000  # customer ids per `in (...)` query
-STATE_TABLES = ("model_run_shoes", "model_run_segments", "model_run_users", "refreshed_recommendations", "model_refreshes")
+STATE_TABLES = (
+    "model_run_shoes",
+    "model_run_segments",
+    "model_run_users",
+    "refreshed_recommendations",
+    "model_refreshes",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,10 +109,17 @@ def write_model_state(
             ),
             "content_terms": _cells(
                 db,
-                [to_bytes(content.indices[a:b], "<i4") for a, b in zip(content.indptr[:-1], content.indptr[1:], strict=True)],
+                [
+                    to_bytes(content.indices[a:b], "<i4")
+                    for a, b in zip(content.indptr[:-1], content.indptr[1:], strict=True)
+                ],
             ),
             "content_weights": _cells(
-                db, [to_bytes(content.data[a:b]) for a, b in zip(content.indptr[:-1], content.indptr[1:], strict=True)]
+                db,
+                [
+                    to_bytes(content.data[a:b])
+                    for a, b in zip(content.indptr[:-1], content.indptr[1:], strict=True)
+                ],
             ),
         }
     )
@@ -126,7 +139,9 @@ def write_model_state(
     return written
 
 
-def _write_users(db: Database, run_id: int, refresh_id: int, user_ids: np.ndarray, events: pd.DataFrame) -> int:
+def _write_users(
+    db: Database, run_id: int, refresh_id: int, user_ids: np.ndarray, events: pd.DataFrame
+) -> int:
     """model_run_users rows: each scored customer's event count (0 without events)."""
     counts = events.set_index("user_id")["n_events"].reindex(user_ids, fill_value=0)
     return db.insert_df(
@@ -153,7 +168,9 @@ def prune_model_state(db: Database, run_id: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_model(db: Database, run_id: int, params: dict[str, Any]) -> tuple[model.HybridModel, np.ndarray, pd.DataFrame]:
+def load_model(
+    db: Database, run_id: int, params: dict[str, Any]
+) -> tuple[model.HybridModel, np.ndarray, pd.DataFrame]:
     """The run's HybridModel (as it was fitted), its shoe ids (column order) and its segments (row order)."""
     shoes = db.query(
         "select shoe_id, item_factors, cf_operator, content_terms, content_weights from model_run_shoes"
@@ -186,7 +203,11 @@ def load_model(db: Database, run_id: int, params: dict[str, Any]) -> tuple[model
         "select primary_usage, gender, age_band, scores from model_run_segments where run_id = ? order by position",
         [run_id],
     )
-    scores = np.vstack([from_bytes(cell) for cell in segment_rows["scores"]]) if len(segment_rows) else np.zeros((0, n_shoes), np.float32)
+    scores = (
+        np.vstack([from_bytes(cell) for cell in segment_rows["scores"]])
+        if len(segment_rows)
+        else np.zeros((0, n_shoes), np.float32)
+    )
     fitted = model.assemble(
         Q,
         np.ones(Q.shape[1], np.float32),  # singular values: only similar_items reads them, a refresh does not
@@ -254,8 +275,16 @@ def read_users(db: Database, user_ids: np.ndarray, shoe_ids: np.ndarray, segment
         " from interaction_matrix where user_id in ({ids})",
         user_ids,
     )
-    rows = np.searchsorted(user_ids, matrix["user_id"].to_numpy(np.int64)) if len(matrix) else np.zeros(0, np.int64)
-    cols = np.searchsorted(shoe_ids, matrix["shoe_id"].to_numpy(np.int64)) if len(matrix) else np.zeros(0, np.int64)
+    rows = (
+        np.searchsorted(user_ids, matrix["user_id"].to_numpy(np.int64))
+        if len(matrix)
+        else np.zeros(0, np.int64)
+    )
+    cols = (
+        np.searchsorted(shoe_ids, matrix["shoe_id"].to_numpy(np.int64))
+        if len(matrix)
+        else np.zeros(0, np.int64)
+    )
     known = cols < len(shoe_ids)
     known[known] &= shoe_ids[cols[known]] == matrix["shoe_id"].to_numpy(np.int64)[known]
     shape = (len(user_ids), len(shoe_ids))
@@ -264,10 +293,18 @@ def read_users(db: Database, user_ids: np.ndarray, shoe_ids: np.ndarray, segment
     positive = strength > 0
     R = sp.csr_matrix((strength[positive], (rows[positive], cols[positive])), shape=shape)
     bought = matrix["is_purchased"].to_numpy(bool)[known] if len(matrix) else np.zeros(0, bool)
-    purchased = sp.csr_matrix((np.ones(int(bought.sum()), np.float32), (rows[bought], cols[bought])), shape=shape)
-    users = _in_chunks(
-        db, "select user_id, primary_usage, gender, age_band from user_segments where user_id in ({ids})", user_ids
-    ).set_index("user_id").reindex(user_ids)
+    purchased = sp.csr_matrix(
+        (np.ones(int(bought.sum()), np.float32), (rows[bought], cols[bought])), shape=shape
+    )
+    users = (
+        _in_chunks(
+            db,
+            "select user_id, primary_usage, gender, age_band from user_segments where user_id in ({ids})",
+            user_ids,
+        )
+        .set_index("user_id")
+        .reindex(user_ids)
+    )
     grid = pd.MultiIndex.from_frame(segments)
     codes = grid.get_indexer(pd.MultiIndex.from_frame(users[["primary_usage", "gender", "age_band"]]))
     codes[codes < 0] = len(segments)
@@ -345,14 +382,18 @@ def _refresh(db: Database, refresh_id: int, run_id: int, params: dict[str, Any],
         changed = changed_users(db, run_id)
     user_ids = changed["user_id"].to_numpy(np.int64)
     with clock.stage("model"):
-        fitted, shoe_ids, segments = (None, None, None) if not len(user_ids) else load_model(db, run_id, params)
+        fitted, shoe_ids, segments = (
+            (None, None, None) if not len(user_ids) else load_model(db, run_id, params)
+        )
     with clock.stage("read"):
         if len(user_ids):
             R, purchased, codes = read_users(db, user_ids, shoe_ids, segments)
             # a segment the run did not have: the mean of the run's segment scores
             fitted = dataclasses.replace(
                 fitted,
-                segment_scores=np.vstack([fitted.segment_scores, fitted.segment_scores.mean(axis=0, keepdims=True)]),
+                segment_scores=np.vstack(
+                    [fitted.segment_scores, fitted.segment_scores.mean(axis=0, keepdims=True)]
+                ),
             )
     score._checkpoint("refresh_after_read")
     frames = []

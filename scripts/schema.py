@@ -64,7 +64,9 @@ def create_schema(db: Database) -> None:
         views = create_views(db)
         # re-created views come back without grants: give the dashboard reader its SELECT again
         apply_grants(db)
-    log.info("schema ready on %s: %d tables, %d views", db.engine, len(db.relations("BASE TABLE")), len(views))
+    log.info(
+        "schema ready on %s: %d tables, %d views", db.engine, len(db.relations("BASE TABLE")), len(views)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,8 +101,13 @@ def db(db_url):
 # -- the bundled data set, built once per session -----------------------------------------------
 # what the main job's evaluation and scoring wrote, copied from DuckDB to PostgreSQL
 COPIED_TABLES = (
-    "model_runs", "recommendations", "shoe_similarities", "segment_recommendations",
-    "evaluation_runs", "evaluations", "tuned_parameters",
+    "model_runs",
+    "recommendations",
+    "shoe_similarities",
+    "segment_recommendations",
+    "evaluation_runs",
+    "evaluations",
+    "tuned_parameters",
 )
 
 

@@ -15,6 +15,7 @@ from scripts import build, evaluate
 from scripts.db import Database
 from scripts.schema import view_files
 
+
 @pytest.fixture(scope="module")
 def duckdb_bundled(bundled_duckdb_url):
     with Database(bundled_duckdb_url, read_only=True) as db:
@@ -29,9 +30,7 @@ def postgres_bundled(bundled_postgres_url):
 
 def rows_of(db: Database, relation: str) -> list[tuple]:
     names, rows = fetch(db, f"select * from {relation}")
-    kinds = [
-        _kind_of(next((row[i] for row in rows if row[i] is not None), "")) for i in range(len(names))
-    ]
+    kinds = [_kind_of(next((row[i] for row in rows if row[i] is not None), "")) for i in range(len(names))]
     return sorted(tuple(canonical(row[i], kinds[i]) for i in range(len(names))) for row in rows)
 
 
@@ -61,10 +60,14 @@ def test_main_job_twice_changes_no_data(duckdb_bundled, tmp_path):
     path = str(tmp_path / "twice.duckdb")
     assert build.main(["--db", path, "--no-score"]) == 0
     with Database(path) as db:
-        before = {table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")}
+        before = {
+            table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")
+        }
     assert build.main(["--db", path, "--no-score"]) == 0
     with Database(path) as db:
-        after = {table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")}
+        after = {
+            table: db.scalar(f"select count(*) from {table}") for table in ("users", "shoes", "interactions")
+        }
     assert before == after
 
 

@@ -209,7 +209,9 @@ def test_any_cell_gets_a_value_or_a_reason_and_never_an_exception(cells, column)
 
 # -- end to end, both engines --------------------------------------------------------------------
 USER_FIELDS = [column.name for column in USERS.columns]
-SHOE_FIELDS = SHOES.header_names  # the optional assortment columns (may_be_absent) left out: they load as NULL
+SHOE_FIELDS = (
+    SHOES.header_names
+)  # the optional assortment columns (may_be_absent) left out: they load as NULL
 
 
 def csv_text(header: list[str], rows: list[list[object]], lineterminator: str = "\n") -> str:
@@ -425,7 +427,9 @@ contract_shoes = st.lists(
     max_size=3,
     unique_by=lambda row: row[0],
 )
-contract_moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime.now().replace(microsecond=0))
+contract_moments = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime.now().replace(microsecond=0)
+)
 
 
 @END_TO_END
@@ -446,7 +450,8 @@ def test_every_accepted_file_leaves_every_view_computable(built_db, tmp_path_fac
     db = built_db
     empty_tables(db)
     user_text = csv_text(
-        USER_FIELDS, [[uid, "" if age is None else age, gender or "", usage] for uid, age, gender, usage in users]
+        USER_FIELDS,
+        [[uid, "" if age is None else age, gender or "", usage] for uid, age, gender, usage in users],
     )
     shoe_rows = [
         {"shoe_id": sid, "name": "Shoe", "brand": "Acme", "type": "boot", "material": material, "color": "red",
@@ -466,4 +471,6 @@ def test_every_accepted_file_leaves_every_view_computable(built_db, tmp_path_fac
         db.scalar(f"select count(*) from {view}")  # raises if the view cannot be computed
     # care reminders stay within each pair's personal lifespan (the shortest schedule: every 45 days)
     purchases = db.scalar("select count(*) from purchases")
-    assert db.scalar("select count(*) from care_notifications") <= purchases * (2 * LIFESPAN_DAYS_MAX // 45 + 1)
+    assert db.scalar("select count(*) from care_notifications") <= purchases * (
+        2 * LIFESPAN_DAYS_MAX // 45 + 1
+    )

@@ -62,9 +62,12 @@ def test_a_day_of_interactions_alone_loads_scores_and_notifies(db_url, tmp_path)
     assert line.endswith("reference date in force: 2026-06-30 (set by settings.reference_date)")
     with Database(db_url) as db:
         assert db.query("select (select count(*) from users), (select count(*) from shoes)")[0] == counts
-        assert db.scalar(
-            "select count(*) from interactions where user_id = 127 and occurred_at >= '2026-06-30 09:00:00'"
-        ) == 2
+        assert (
+            db.scalar(
+                "select count(*) from interactions where user_id = 127 and occurred_at >= '2026-06-30 09:00:00'"
+            )
+            == 2
+        )
 
     scored = run("scripts.score", "--db", db_url, cwd=tmp_path)  # the first run: a full fit
     assert scored.returncode == 0, scored.stderr
@@ -114,7 +117,9 @@ def test_an_event_of_a_customer_never_loaded_is_refused(db_url, tmp_path):
     loaded = run("scripts.load", "--db", db_url, "--data-dir", str(day), cwd=tmp_path)
     assert loaded.returncode == 2, loaded.stderr
     assert_no_traceback(loaded)
-    assert "interactions.csv:2:1: user_id: '999999' is neither in users.csv nor in the database" in loaded.stderr
+    assert (
+        "interactions.csv:2:1: user_id: '999999' is neither in users.csv nor in the database" in loaded.stderr
+    )
     with Database(db_url) as db:
         assert db.scalar("select count(*) from interactions where user_id = 999999") == 0
 

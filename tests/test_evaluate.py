@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from scripts import evaluate
-from scripts.db import Database
 from scripts.generate_data import generate
 from scripts.load import load
 from scripts.schema import create_schema

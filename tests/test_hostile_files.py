@@ -165,5 +165,8 @@ def test_a_header_with_100000_extra_columns_gives_a_bounded_number_of_warnings(d
     summary = load(db, folder)
     assert summary.files["users.csv"].loaded == 2
     assert len(summary.warnings) == REPORTED_WARNINGS + 1
-    assert summary.warnings[-1] == f"users.csv:1: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored"
+    assert (
+        summary.warnings[-1]
+        == f"users.csv:1: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored"
+    )
     assert len([r for r in caplog.records if r.name == "scripts.load"]) == REPORTED_WARNINGS + 1

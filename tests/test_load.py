@@ -102,7 +102,9 @@ def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_pat
 
     create_schema(db)
     load(db, write(tmp_path, users_csv=USERS + "4,0,,casual\n5,7,female,running\n6,120,male,walking\n"))
-    assert rows(db, "select user_id, age, age_band from user_segments where user_id > 3 order by user_id") == [
+    assert rows(
+        db, "select user_id, age, age_band from user_segments where user_id > 3 order by user_id"
+    ) == [
         (4, 0, "under 18"),
         (5, 7, "under 18"),
         (6, 120, "65+"),
@@ -110,7 +112,9 @@ def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_pat
     # every age the contract allows falls in exactly one seeded band
     age = USERS_CONTRACT["age"]
     bands = rows(db, "select min_age, max_age from age_bands")
-    assert all(sum(low <= years <= high for low, high in bands) == 1 for years in range(age.low, age.high + 1))
+    assert all(
+        sum(low <= years <= high for low, high in bands) == 1 for years in range(age.low, age.high + 1)
+    )
 
 
 def test_loading_the_same_files_again_changes_nothing(db, tmp_path):

@@ -362,7 +362,9 @@ def test_segment_prior_leads_a_user_with_little_history():
     R = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(9, n_shoes))
     user_segment = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
     X = np.eye(n_shoes, dtype=np.float32)  # no content overlap between shoes
-    fitted = model.fit(R, X, user_segment, np.array([0, 1]), factors=2, cf_k=1000.0, prior_k=10.0, random_state=0)
+    fitted = model.fit(
+        R, X, user_segment, np.array([0, 1]), factors=2, cf_k=1000.0, prior_k=10.0, random_state=0
+    )
     with_prior = model.recommend(fitted, R[8], user_segment[8:], 2)
     assert set(with_prior.index[0].tolist()) <= {2, 4, 5}
     assert {4, 5} & set(with_prior.index[0].tolist())

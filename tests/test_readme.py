@@ -32,7 +32,9 @@ def test_readme_query_returns_rows(sql, bundled_url):
 def test_quick_start_commands_exist():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for target in re.findall(r"^make (\w+)", README, flags=re.MULTILINE):
-        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"make {target} is not in the Makefile"
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), (
+            f"make {target} is not in the Makefile"
+        )
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for module in re.findall(r"python -m (scripts\.\w+)", README):
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module

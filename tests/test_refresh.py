@@ -25,7 +25,6 @@ from scripts.generate_data import generate
 from scripts.load import load
 from scripts.schema import create_schema
 from scripts.score import fit_model, params_from, read_inputs, recommendation_frame, score
-
 from tests.test_crash_safety import run_killed
 
 USERS, SHOES, EVENTS = 80, 30, 900
@@ -85,13 +84,16 @@ def expected_rows(fitted: model.HybridModel, run_inputs, current, params: dict, 
     columns = ["primary_usage", "gender", "age_band"]
     grid = {tuple(values): code for code, values in enumerate(run_inputs.segments[columns].values)}
     segment = np.array([grid[tuple(current.segments[columns].iloc[current.user_segment[r]])] for r in rows])
-    recs = model.recommend(fitted, current.strength[rows], segment, params["top_n"], exclude=current.purchased[rows])
+    recs = model.recommend(
+        fitted, current.strength[rows], segment, params["top_n"], exclude=current.purchased[rows]
+    )
     return recommendation_frame(0, np.array(user_ids, np.int64), run_inputs.shoe_ids, recs)
 
 
 def listed(db: Database, user_id: int) -> list[tuple]:
     return db.query(
-        "select rank, shoe_id, list_source, reason from user_recommendations where user_id = ? order by rank", [user_id]
+        "select rank, shoe_id, list_source, reason from user_recommendations where user_id = ? order by rank",
+        [user_id],
     )
 
 
@@ -132,7 +134,10 @@ def test_new_customer_listed_at_once_then_personal_after_refresh(engine, request
             " reason_shoe_id from refreshed_recommendations where refresh_id = ? order by user_id, rank",
             [summary["refresh_id"]],
         )
-        assert got[["user_id", "rank", "shoe_id"]].values.tolist() == want[["user_id", "rank", "shoe_id"]].values.tolist()
+        assert (
+            got[["user_id", "rank", "shoe_id"]].values.tolist()
+            == want[["user_id", "rank", "shoe_id"]].values.tolist()
+        )
         assert np.allclose(got["score"], want["score"], atol=1e-6)
         assert got["reason_shoe_id"].fillna(-1).tolist() == want["reason_shoe_id"].fillna(-1).tolist()
         assert np.allclose(got["popularity_share"], want["popularity_share"], atol=1e-6)
@@ -176,14 +181,17 @@ def shown_with(db: Database, shoe_id: int) -> dict[str, int]:
     }
     name = db.scalar("select name from shoes where shoe_id = ?", [shoe_id])
     counts["user_messages"] = db.scalar(
-        "select count(*) from user_messages where kind = 'replacement' and body like ?", [f"%You might like:%{name} by%"]
+        "select count(*) from user_messages where kind = 'replacement' and body like ?",
+        [f"%You might like:%{name} by%"],
     )
     return counts
 
 
 def view_checksums(db: Database) -> dict[str, str]:
     return {
-        view: hashlib.sha256("\n".join(sorted(map(repr, db.query(f"select * from {view}")))).encode()).hexdigest()
+        view: hashlib.sha256(
+            "\n".join(sorted(map(repr, db.query(f"select * from {view}")))).encode()
+        ).hexdigest()
         for view in VIEWS
     }
 
@@ -208,7 +216,10 @@ def test_an_unavailable_shoe_leaves_every_list_at_once_and_comes_back(engine, re
             db.execute(f"update shoes set {change} = {value} where shoe_id = ?", [popular])
             assert shown_with(db, popular) == dict.fromkeys(before, 0), change
             # every list stays full: the run stored more than it shows
-            assert db.query("select user_id, count(*) from user_recommendations group by user_id order by 1") == lengths
+            assert (
+                db.query("select user_id, count(*) from user_recommendations group by user_id order by 1")
+                == lengths
+            )
             db.execute(f"update shoes set {change} = null where shoe_id = ?", [popular])
             assert shown_with(db, popular) == before and view_checksums(db) == checksums
         # preorder and backorder can be ordered: still shown
@@ -264,17 +275,23 @@ def test_a_killed_refresh_leaves_the_previous_state(engine, request, tmp_path, d
             summary = refresh.refresh(db)
             if summary["status"] != "complete" or listed(db, NEW_USER + k)[0][2] != "refresh":
                 problems.append("the next refresh did not publish")
-            if point != "refresh_committed" and db.scalar(
-                "select status from model_refreshes where refresh_id = ?", [refresh_id]
-            ) != "failed":
+            if (
+                point != "refresh_committed"
+                and db.scalar("select status from model_refreshes where refresh_id = ?", [refresh_id])
+                != "failed"
+            ):
                 problems.append("the killed refresh was not marked failed")
         if problems:
             failures.append(f"{point}: {'; '.join(problems)}")
-    print(f"\nrefresh on {engine}: {len(REFRESH_KILL_POINTS)} kill points tried, {len(REFRESH_KILL_POINTS) - len(failures)} passed")
+    print(
+        f"\nrefresh on {engine}: {len(REFRESH_KILL_POINTS)} kill points tried, {len(REFRESH_KILL_POINTS) - len(failures)} passed"
+    )
     assert failures == []
 
 
-def test_the_dashboard_says_a_new_customer_sees_their_segment_list(engine, request, tmp_path, data_dir, monkeypatch):
+def test_the_dashboard_says_a_new_customer_sees_their_segment_list(
+    engine, request, tmp_path, data_dir, monkeypatch
+):
     from tests.conftest import fresh_url
     from tests.test_dashboard import assert_no_failure, recommendation_cards, run_page, texts
 

@@ -28,7 +28,14 @@ KEYS = {
 }
 SCORE_TABLES = tuple(KEYS)
 # twelve users: small shrinkage, so that a segment of a few customers still shows its own taste
-PARAMS = {"top_n": 3, "factors": 2, "similar_n": 2, "batch_size": 4, "segment_prior_users": 2.0, "feature_prior_users": 2.0}
+PARAMS = {
+    "top_n": 3,
+    "factors": 2,
+    "similar_n": 2,
+    "batch_size": 4,
+    "segment_prior_users": 2.0,
+    "feature_prior_users": 2.0,
+}
 
 USERS = pd.DataFrame(
     {
