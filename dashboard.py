@@ -288,7 +288,7 @@ with tab_customer, section("customer"):
             as_of,
         )
         if windows.empty:
-            st.info("No shoes bought yet.")
+            st.info(f"No shoes in use on {as_of:%d %b %Y} (purchases up to the reference date count).")
         else:
             windows["status"] = windows["status"].map(status_label)
             st.dataframe(
