@@ -5,8 +5,12 @@ built here from a seeded generator: a few dozen users and shoes, two years of in
 the reference date), repeat purchases, materials without a care schedule, usages without a wear factor,
 and four scoring runs (two complete, one failed, one running) whose raw scores include shoes the users
 have bought. ``test_fixture_exercises_every_rule`` checks that the database really contains what the
-rules are about, so an assertion cannot pass for want of data; ``unique_*`` assertions are also shown to
-catch duplicates.
+rules are about, so an assertion cannot pass for want of data.
+
+The grain comment is the test: each view's first line says what one row is (``-- one row per
+(user_id, rank): ...``, ``-- one row per shoe_id: ...``, ``-- one row: ...``), and its uniqueness and
+not-null checks are generated from that line (:func:`grain_of`), so they cannot drift from the header;
+each generated check is also shown to catch duplicated rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from scripts.schema import create_schema, view_files
 
 ASSERTIONS_DIR = Path(__file__).resolve().parent / "sql_assertions"
 ASSERTIONS = sorted(ASSERTIONS_DIR.glob("*.sql"))
-UNIQUE_ASSERTIONS = [path for path in ASSERTIONS if path.stem.startswith("unique_")]
+VIEWS = [path.stem for path in view_files()]
+_GRAIN = re.compile(r"^--\s*(?P<count>zero or one row|one row)\b(?P<rest>.*)")
+_KEY_LIST = re.compile(r"\(\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s*\)")
+_ONE_KEY = re.compile(r"^\s*per\s+([a-z_][a-z0-9_]*)\s*:")
 
 REFERENCE_DATE = dt.date(2024, 6, 15)
 N_USERS = 60
@@ -218,6 +225,11 @@ def build_fixture(db: Database) -> None:
     db.execute("update settings set reference_date = ?", [REFERENCE_DATE])
     for table, frame in fixture_tables().items():
         db.insert_df(table, frame)
+    # one active merchandising rule (a boost), so the rule views hold a row and the lists apply it
+    db.execute(
+        "insert into merchandising_rules (rule_id, action, attribute, value, boost_factor, is_active)"
+        " values (1, 'boost', 'brand', 'Peak', 1.2, true)"
+    )
     add_messaging(db)
 
 
@@ -275,20 +287,67 @@ def test_assertion_holds(fixture_db, path):
     assert rows == [], f"{path.name} found {len(rows)} violating rows on {fixture_db.engine}, e.g. {rows[:5]}"
 
 
-def test_every_view_has_a_uniqueness_assertion():
-    covered = {path.stem.removeprefix("unique_") for path in UNIQUE_ASSERTIONS}
-    assert {path.stem for path in view_files()} <= covered
+# -- the grain of every view, from its header ----------------------------------------------------
+def grain_of(view: str) -> tuple[str, tuple[str, ...]]:
+    """What a view's first line says one row is: ("exactly one" | "at most one" | "per key", key columns).
+
+    ``-- one row per (a, b): ...`` or ``-- one row per purchase event (a, b) ...`` -> the columns in the
+    first parenthesised list of plain names; ``-- one row per a: ...`` -> (a,); ``-- one row: ...`` ->
+    exactly one row; ``-- zero or one row: ...`` -> at most one.
+    """
+    first = (view_path(view)).read_text(encoding="utf-8").splitlines()[0]
+    match = _GRAIN.match(first)
+    assert match, f"{view}.sql: the first line must say what one row is (-- one row per (...): ...)"
+    rest = match.group("rest")
+    if not rest.lstrip().startswith("per"):
+        return ("exactly one" if match.group("count") == "one row" else "at most one"), ()
+    keys = _KEY_LIST.search(rest) or _ONE_KEY.match(rest)
+    assert keys, f"{view}.sql: no key columns in its grain line: {first!r}"
+    return "per key", tuple(column.strip() for column in keys.group(1).split(","))
 
 
-@pytest.mark.parametrize("path", UNIQUE_ASSERTIONS, ids=lambda path: path.stem)
-def test_uniqueness_assertion_catches_duplicates(fixture_db, path):
-    view = path.stem.removeprefix("unique_")
-    doubled = re.sub(
-        rf"\bfrom {view}\b",
-        f"from (select * from {view} union all select * from {view}) as {view}",
-        path.read_text(encoding="utf-8"),
+def view_path(view: str) -> Path:
+    return next(path for path in view_files() if path.stem == view)
+
+
+def grain_check(view: str, relation: str | None = None) -> str:
+    """SQL returning the rows that break the view's grain: duplicated keys, null keys, too many rows."""
+    relation = relation or view
+    kind, keys = grain_of(view)
+    if kind != "per key":
+        bound = "<> 1" if kind == "exactly one" else "> 1"
+        return f"select count(*) as n_rows from {relation} as checked having count(*) {bound}"
+    columns = ", ".join(keys)
+    nulls = " or ".join(f"{key} is null" for key in keys)
+    return (
+        f"select {columns}, count(*) as n_rows from {relation} as checked group by {columns} having count(*) > 1"
+        f" union all select {columns}, 0 as n_rows from {relation} as checked where {nulls}"
     )
-    assert fixture_db.query(fixture_db.render(doubled)), f"{path.name} misses duplicated rows"
+
+
+def test_every_view_states_its_grain():
+    grains = {view: grain_of(view) for view in VIEWS}
+    assert grains["user_recommendations"] == ("per key", ("user_id", "rank"))
+    assert grains["current_settings"] == ("exactly one", ())
+    assert grains["latest_model_run"] == ("at most one", ())
+    # every key column is a column of the view
+    with Database(":memory:") as db:
+        create_schema(db)
+        for view, (kind, keys) in grains.items():
+            columns = {name for name, *_ in db.query(f"describe {view}")}
+            assert set(keys) <= columns, (view, keys)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_grain_is_unique_and_never_null(fixture_db, view):
+    rows = fixture_db.query(grain_check(view))
+    assert rows == [], f"{view} breaks its grain {grain_of(view)} on {fixture_db.engine}: {rows[:5]}"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_grain_check_catches_duplicated_rows(fixture_db, view):
+    doubled = f"(select * from {view} union all select * from {view})"
+    assert fixture_db.query(grain_check(view, doubled)), f"the grain check of {view} misses duplicated rows"
 
 
 # What the fixture must contain for each rule to be tested: (what, a query counting it).

@@ -1,4 +1,5 @@
--- user_recommendations: ranks 1..n without gaps per user, in the run's order, all from the latest complete run.
+-- user_recommendations: ranks 1..n without gaps per user, all from the latest complete run, in the order of
+-- the run's score times the merchandising boost (shoe_assortment.boost_factor).
 select user_id, min(rank) as first_rank, max(rank) as last_rank, count(*) as n_rows
 from user_recommendations
 group by user_id
@@ -13,4 +14,8 @@ from user_recommendations as earlier
 inner join user_recommendations as later
     on earlier.user_id = later.user_id
     and earlier.rank < later.rank
-where earlier.model_rank >= later.model_rank
+inner join shoe_assortment as earlier_shoe
+    on earlier.shoe_id = earlier_shoe.shoe_id
+inner join shoe_assortment as later_shoe
+    on later.shoe_id = later_shoe.shoe_id
+where earlier.score * earlier_shoe.boost_factor < later.score * later_shoe.boost_factor - 1e-9

@@ -6,9 +6,9 @@ where
     reason is null
     or reason_kind is null
     or not (
-        (reason_kind = 'behaviour' and reason not like 'similar to %' and reason not like 'popular with %')
+        (reason_kind = 'behaviour' and reason not like 'similar to %' and reason not like '%popular with %')
         or (reason_kind = 'content' and reason like 'similar to %')
-        or (reason_kind = 'popularity' and reason like 'popular with %')
+        or (reason_kind = 'popularity' and (reason like 'popular with %' or reason like 'new since the last run: popular with %'))
     )
     or (
         reason_kind = 'behaviour'

@@ -1,5 +1,0 @@
--- outbox: one row per (idempotency_key), none of them null.
-select idempotency_key, count(*) as n_rows
-from outbox
-group by idempotency_key
-having count(*) > 1 or idempotency_key is null
