@@ -333,7 +333,7 @@ def test_every_view_states_its_grain():
     # every key column is a column of the view
     with Database(":memory:") as db:
         create_schema(db)
-        for view, (kind, keys) in grains.items():
+        for view, (_kind, keys) in grains.items():
             columns = {name for name, *_ in db.query(f"describe {view}")}
             assert set(keys) <= columns, (view, keys)
 
