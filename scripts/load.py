@@ -29,6 +29,7 @@ import gc
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -69,6 +70,12 @@ BLOCK_LINES = 16_384  # lines read from a file at a time (kept until their recor
 CHECK_ROWS = 1_000  # records parsed between checks for a multi-line record to read again
 PROGRESS_MIN_BYTES = 1 << 20
 BULK_ROWS = 100_000  # new events from which PostgreSQL builds the keys and indexes after the append
+# DuckDB: the memory a load may use, set on its connection for the load (restored after); sorts and
+# joins beyond it spill to the database's temporary directory. The interactions key is kept by the
+# merge, not an index (sql/macros.sql, merge_enforced_key): 5M events peak at 1.55 GiB instead of
+# 2.34 GiB, +0.3 GiB per 5M more (README, the benchmark). SHOEREC_LOAD_MEMORY_LIMIT overrides it.
+ENV_LOAD_MEMORY_LIMIT = "SHOEREC_LOAD_MEMORY_LIMIT"
+LOAD_MEMORY_LIMIT = "2GB"
 TABLES = {"users", "shoes", "interactions", "interaction_types", "load_runs", "load_rejects"}
 # Test hook: SHOEREC_LOAD_KILL_AT=<stage>[:<k>] kills this process with SIGKILL the k-th time (default:
 # the first) it reaches that stage; CHECKPOINTS lists them in the order a load reaches them (chunk: after each
@@ -810,7 +817,7 @@ def load(
         log.warning("%s", warning)
     now = datetime.now(UTC)
     files = {contract.file_name: FileCounts(present=contract.file_name in headers) for contract in CONTRACTS}
-    with db.transaction():
+    with _memory_bound(db), db.transaction():
         # one load (or schema build) at a time: concurrent first loads would create the same tables,
         # and a load's counts must not include rows another load is adding at the same time
         db.lock_transaction(SCHEMA_LOCK)
@@ -863,6 +870,26 @@ def load(
     _checkpoint("committed")
     summary = LoadSummary(str(data_dir), skip_invalid, load_id, files, time.perf_counter() - clock, warnings)
     return summary
+
+
+@contextmanager
+def _memory_bound(db: Database):
+    """On DuckDB, hold the connection's ``memory_limit`` at the load's bound while the block runs."""
+    if db.is_postgres:
+        yield
+        return
+    limit = os.environ.get(ENV_LOAD_MEMORY_LIMIT) or LOAD_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, re.IGNORECASE):
+        raise UsageError(f"{ENV_LOAD_MEMORY_LIMIT}={limit!r}: expected a size such as 4GB or 500MB")
+    previous = db.scalar("select current_setting('memory_limit')")
+    db.execute(f"set memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        # the default back exactly (a size read as text comes back rounded), else the size read
+        db.execute("reset memory_limit")
+        if db.scalar("select current_setting('memory_limit')") != previous:
+            db.execute(f"set memory_limit = '{previous}'")
 
 
 def _stage_file(db, index, contract, header, categories, now, progress, chunk_rows) -> tuple[int, int]:

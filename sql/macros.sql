@@ -28,6 +28,17 @@ strftime({{ value }}, '%Y-%m-%d')
 {%- endif -%}
 {%- endmacro %}
 
+{#- The key of the interactions table, after its last column: a primary key on PostgreSQL, none on
+    DuckDB, where the loader's merge keeps it (it appends only events not stored yet, each once)
+    and an ART index of every event would hold the load's memory (500 MiB per 5M events). -#}
+{% macro merge_enforced_key(columns) -%}
+{%- if engine == 'postgres' -%}
+, primary key ({{ columns }})
+{%- else -%}
+-- key ({{ columns }}) kept by the loader's merge on DuckDB, not indexed
+{%- endif -%}
+{%- endmacro %}
+
 {#- The unique key of a bulk-written score table: an index on PostgreSQL, none on DuckDB (there an
     ART index makes writing a run of millions of rows 3x and pruning one 100x slower; zone maps
     serve its lookups by run and user, and the scoring step writes each key once). -#}

@@ -145,10 +145,10 @@ create table if not exists interactions (
     user_id bigint not null references users (user_id),
     shoe_id bigint not null references shoes (shoe_id),
     interaction_type text not null references interaction_types (interaction_type),
-    occurred_at timestamp not null check (occurred_at >= timestamp '1900-01-01 00:00:00'),
-    primary key (user_id, shoe_id, interaction_type, occurred_at)
+    occurred_at timestamp not null check (occurred_at >= timestamp '1900-01-01 00:00:00')
+    {{ merge_enforced_key('user_id, shoe_id, interaction_type, occurred_at') }}
 );
-comment on table interactions is 'Events from interactions.csv; an identical event loaded twice is stored once. The primary key also serves as the index on user_id.';
+comment on table interactions is 'Events from interactions.csv; an identical event loaded twice is stored once (the key: a primary key on PostgreSQL, which also serves as the index on user_id; kept by the loader''s merge on DuckDB).';
 comment on column interactions.user_id is 'Who (users.user_id).';
 comment on column interactions.shoe_id is 'Which shoe (shoes.shoe_id).';
 comment on column interactions.interaction_type is 'What happened (interaction_types).';

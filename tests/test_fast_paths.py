@@ -213,3 +213,77 @@ def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch):
         difference = f"select {listed} from {table} where run_id = ? except all select {listed} from {table} where run_id = ?"
         assert pg.scalar(f"select count(*) from {table} where run_id = ?", [fast]) > 0
         assert pg.query(difference, [fast, slow]) == [] and pg.query(difference, [slow, fast]) == [], table
+
+
+# ---------------------------------------------------------------------------------------------
+# the DuckDB loader's memory bound
+# ---------------------------------------------------------------------------------------------
+
+
+def _key_constraints(db: Database) -> list:
+    if db.is_postgres:
+        sql = (
+            "select constraint_type from information_schema.table_constraints"
+            " where table_schema = current_schema() and table_name = 'interactions'"
+            " and constraint_type = 'PRIMARY KEY'"
+        )
+    else:
+        sql = (
+            "select constraint_type from duckdb_constraints()"
+            " where table_name = 'interactions' and constraint_type = 'PRIMARY KEY'"
+        )
+    return db.query(sql)
+
+
+def test_the_merge_keeps_the_interactions_key_without_an_index_on_duckdb(db, tmp_path):
+    from tests.test_load import INTERACTIONS, write
+
+    from scripts.load import load
+
+    # PostgreSQL keeps its primary key; DuckDB has none (no ART index of every event)
+    create_schema_for(db)
+    assert len(_key_constraints(db)) == (1 if db.is_postgres else 0)
+    # an event twice in the file, and the whole file again: each event is stored once
+    twice = INTERACTIONS + INTERACTIONS.splitlines(keepends=True)[1]
+    first = load(db, write(tmp_path / "a", interactions_csv=twice))
+    assert first.files["interactions.csv"].loaded == 3
+    assert first.files["interactions.csv"].duplicates == 1
+    again = load(db, write(tmp_path / "b", interactions_csv=twice))
+    assert again.files["interactions.csv"].loaded == 0
+    assert again.files["interactions.csv"].unchanged == 3
+    key = "user_id, shoe_id, interaction_type, occurred_at"
+    assert db.scalar(f"select count(*) from (select distinct {key} from interactions) as events") == 3
+    assert db.scalar("select count(*) from interactions") == 3
+
+
+def create_schema_for(db: Database) -> None:
+    from scripts.schema import create_schema
+
+    create_schema(db)
+
+
+def test_a_duckdb_load_runs_within_its_memory_limit_and_restores_it(tmp_path, monkeypatch):
+    from tests.test_load import write
+
+    from scripts import load as load_module
+    from scripts.db import UsageError
+
+    seen = []
+    stage_file = load_module._stage_file
+
+    def spy(db, *args, **kwargs):
+        seen.append(db.scalar("select current_setting('memory_limit')"))
+        return stage_file(db, *args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_stage_file", spy)
+    monkeypatch.setenv(load_module.ENV_LOAD_MEMORY_LIMIT, "300MB")
+    with Database(str(tmp_path / "bounded.duckdb")) as db:
+        create_schema_for(db)
+        before = db.scalar("select current_setting('memory_limit')")
+        load_module.load(db, write(tmp_path / "files"))
+        assert seen and all(setting.startswith("286") for setting in seen)  # 300 MB = 286.1 MiB
+        assert db.scalar("select current_setting('memory_limit')") == before
+        monkeypatch.setenv(load_module.ENV_LOAD_MEMORY_LIMIT, "lots; drop table users")
+        with pytest.raises(UsageError):
+            load_module.load(db, write(tmp_path / "files"))
+        assert db.scalar("select count(*) from users") == 3
