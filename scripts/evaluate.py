@@ -104,6 +104,8 @@ PEER_OPTIONS = {
     "bm25_knn": {"K": 100},
 }
 GROUPS = ("warm", "cold", "all")
+# models with nothing for a customer without history (their "all" rows count those customers as misses)
+NO_COLD_START = ("svd", "ease", "knn", "cf", "content")
 METRICS_WRITTEN = (*METRICS, "coverage", "cold_item_share")
 DEFAULT_RELEVANT = ("add_to_wishlist", "purchase")
 MIN_VALIDATION_USERS = 200
@@ -520,9 +522,10 @@ def evaluate_split(
     k_max = max(ks)
     rows = []
     for name in models:
-        rows += metric_rows(
-            name, recommend_lists(name, fitted, inputs, users, k_max, params), split, groups, ks
-        )
+        lists = recommend_lists(name, fitted, inputs, users, k_max, params)
+        # a model without a cold start (CF or content alone) is not reported for cold customers
+        model_groups = {g: m for g, m in groups.items() if g != "cold" or name not in NO_COLD_START}
+        rows += metric_rows(name, lists, split, model_groups, ks)
     for name in peer_names:
         lists = peer_lists(name, inputs, users, k_max, params)
         # a peer other than popularity has nothing for a customer without history
