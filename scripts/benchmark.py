@@ -25,6 +25,10 @@ processes of the generator are reported apart). The stages, in order:
             same interaction matrix: export, fit, recommend N=50 for every user with
             filter_already_liked_items=True, in batches; nothing written. Needs
             `pip install -r requirements-bench.txt`; skipped with a message when missing.
+  serve     scripts.serve_bench on the scored database: one customer's top 10 of user_recommendations,
+            user_messages and replacement_suggestions with 4 concurrent clients, simple and prepared
+            protocols (pgbench on PostgreSQL), p50 / p99 beside the raw indexed lookup of the same top 10
+            (--serve-seconds per query and protocol). Only when named in --stages: it times latency.
 
 --compare-db URL loads the same files into a second database (say PostgreSQL beside the default
 DuckDB) and runs load, score and native there too, so that the report sets the engines side by side
@@ -72,7 +76,9 @@ from scripts.db import ROOT, describe, engine_of
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "load", "score", "native", "model", "implicit")
+STAGES = ("generate", "load", "score", "native", "model", "implicit", "serve")
+# serve times latency, not bulk: only when asked for (--stages ...,serve)
+DEFAULT_STAGES = tuple(stage for stage in STAGES if stage != "serve")
 # the stages run again on --compare-db
 COMPARED_STAGES = ("load", "score", "native")
 DEFAULT_USERS = 100_000
@@ -98,6 +104,7 @@ WHAT = {
     "native": "the engine's bulk read of the CSV files, export of the matrix, write of the run's rows",
     "model": "export, fit, similarities, segments, top-50 all users; no write",
     "implicit": "export, ALS fit, recommend top-50 all users; no write",
+    "serve": "one customer's rows of the customer-facing views, p50 / p99 (scripts.serve_bench)",
 }
 
 
@@ -442,7 +449,7 @@ def stage_native(task: dict[str, Any]) -> dict[str, Any]:
                 cur.copy_expert(f"copy ({_MATRIX_QUERY}) to stdout with (format csv)", sink)
             exported = sink.lines
         else:
-            exported = db.raw.execute(_MATRIX_QUERY).to_arrow_table().num_rows
+            exported = db.raw.sql(_MATRIX_QUERY).to_arrow_table().num_rows
         parts["export"] = round(time.perf_counter() - clock, 3)
         counts["export_rows"] = int(exported)
 
@@ -633,6 +640,24 @@ def stage_implicit(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- serve: the customer-facing views for one customer at a time (scripts/serve_bench.py) -------------
+def stage_serve(task: dict[str, Any]) -> dict[str, Any]:
+    """p50 / p99 per customer-facing view and protocol with concurrent clients, beside the raw lookup."""
+    from scripts.serve_bench import DEFAULT_CLIENTS, DEFAULT_SECONDS, serve
+
+    results = serve(
+        task["url"], task.get("serve_clients", DEFAULT_CLIENTS), task.get("serve_seconds", DEFAULT_SECONDS)
+    )
+    return {"rows": None, "rows_per_second": None, "serve": results}
+
+
+def _serve_lines(stages: dict[str, Any]) -> list[str]:
+    from scripts.serve_bench import format_serve
+
+    outcome = stages.get("serve")
+    return ["", format_serve(outcome["serve"])] if outcome and outcome.get("serve") else []
+
+
 _SCORING = ["numpy", "pandas", "scipy.sparse", "duckdb", "scripts.model", "scripts.score"]
 STAGE_IMPORTS = {
     "generate": ["numpy", "scripts.generate_data"],
@@ -641,6 +666,7 @@ STAGE_IMPORTS = {
     "native": ["duckdb", "pyarrow", "scripts.db"],
     "model": _SCORING + ["tqdm"],
     "implicit": _SCORING + ["implicit.cpu.als", "threadpoolctl", "tqdm"],
+    "serve": ["duckdb", "scripts.serve_bench"],
 }
 
 STAGE_FUNCTIONS = {
@@ -650,6 +676,7 @@ STAGE_FUNCTIONS = {
     "native": stage_native,
     "model": stage_model,
     "implicit": stage_implicit,
+    "serve": stage_serve,
 }
 
 
@@ -809,7 +836,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if "load" in stages:
         target = fresh_target(args.db, work_dir)
-    elif set(stages) & {"score", "model", "implicit"}:
+    elif set(stages) & {"score", "model", "implicit", "serve"}:
         target = existing_target(args.db, work_dir)
     else:  # generating only
         target = Target(args.db or str(work_dir / DEFAULT_DB_NAME))
@@ -839,6 +866,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "verbose": args.verbose,
         "max_rss_mib": args.max_rss_gib * 1024 if args.max_rss_gib else None,
+        "serve_seconds": args.serve_seconds,
     }
     try:
         for stage in stages:
@@ -1053,6 +1081,7 @@ def format_report(results: dict[str, Any]) -> str:
         lines += _engine_ratios(config["engine"], stages, compare["engine"], compare["stages"])
     lines.append("")
     lines += _comparison(stages)
+    lines += _serve_lines(stages)
     if results.get("scaling"):
         lines += [
             "",
@@ -1289,9 +1318,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stages",
         type=_stages,
-        default=list(STAGES),
+        default=list(DEFAULT_STAGES),
         metavar="LIST",
-        help=f"comma list of stages to run, in this order: {','.join(STAGES)} (default: all)",
+        help=f"comma list of stages to run, in this order: {','.join(STAGES)} (default: all but serve)",
     )
     parser.add_argument(
         "--implicit",
@@ -1323,6 +1352,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="GIB",
         help="kill a stage whose processes hold more than this much resident memory (default: no limit)",
+    )
+    parser.add_argument(
+        "--serve-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="serve stage: seconds per query and protocol, 4 clients (default: %(default)s)",
     )
     parser.add_argument(
         "--keep-db", action="store_true", help="keep the benchmark database (default: delete it at the end)"

@@ -103,7 +103,8 @@ def test_copy_export_with_parameters_repeated_names_and_percent(typed_table):
 @pytest.mark.parametrize(
     "sql",
     [
-        "select timestamptz '2024-05-01 12:00+02' as at, '{\"a\": 1}'::json as doc, array[1, 2] as items",  # types the row path takes
+        # types the row path takes
+        "select timestamptz '2024-05-01 12:00+02' as at, '{\"a\": 1}'::json as doc, array[1, 2] as items",
         "select * from typed where id > 10000000",  # no rows: the dtypes of an empty result
         "select 'infinity'::date as day, '0.5'::float8 as x",  # a value pyarrow does not parse
         "values (1, 'a')",  # not a select
@@ -210,7 +211,8 @@ def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch):
     for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
         columns = [c for c in pg.query_df(f"select * from {table} limit 0").columns if c != "run_id"]
         listed = ", ".join(columns)
-        difference = f"select {listed} from {table} where run_id = ? except all select {listed} from {table} where run_id = ?"
+        one_run = f"select {listed} from {table} where run_id = ?"
+        difference = f"{one_run} except all {one_run}"
         assert pg.scalar(f"select count(*) from {table} where run_id = ?", [fast]) > 0
         assert pg.query(difference, [fast, slow]) == [] and pg.query(difference, [slow, fast]) == [], table
 
@@ -236,9 +238,8 @@ def _key_constraints(db: Database) -> list:
 
 
 def test_the_merge_keeps_the_interactions_key_without_an_index_on_duckdb(db, tmp_path):
-    from tests.test_load import INTERACTIONS, write
-
     from scripts.load import load
+    from tests.test_load import INTERACTIONS, write
 
     # PostgreSQL keeps its primary key; DuckDB has none (no ART index of every event)
     create_schema_for(db)
@@ -263,10 +264,9 @@ def create_schema_for(db: Database) -> None:
 
 
 def test_a_duckdb_load_runs_within_its_memory_limit_and_restores_it(tmp_path, monkeypatch):
-    from tests.test_load import write
-
     from scripts import load as load_module
     from scripts.db import UsageError
+    from tests.test_load import write
 
     seen = []
     stage_file = load_module._stage_file
