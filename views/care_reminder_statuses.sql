@@ -45,17 +45,17 @@ bounds as (
     from reminders_source
     inner join purchases_source
         on reminders_source.user_id = purchases_source.user_id
-        and reminders_source.shoe_id = purchases_source.shoe_id
-        and reminders_source.purchased_at = purchases_source.purchased_at
+            and reminders_source.shoe_id = purchases_source.shoe_id
+            and reminders_source.purchased_at = purchases_source.purchased_at
     cross join settings_in_force
 ),
 
 periods as (
-    select bounds.*, 'upcoming' as status, purchased_on as starts_on, due_from_on as ends_on from bounds
+    select bounds.*, 'upcoming' as status, bounds.purchased_on as starts_on, bounds.due_from_on as ends_on from bounds
     union all
-    select bounds.*, 'due' as status, due_from_on as starts_on, due_on + 1 as ends_on from bounds
+    select bounds.*, 'due' as status, bounds.due_from_on as starts_on, bounds.due_on + 1 as ends_on from bounds
     union all
-    select bounds.*, 'overdue' as status, due_on + 1 as starts_on, cast(null as date) as ends_on from bounds
+    select bounds.*, 'overdue' as status, bounds.due_on + 1 as starts_on, cast(null as date) as ends_on from bounds
     union all
     select bounds.*, 'superseded' as status, superseded_on as starts_on, cast(null as date) as ends_on
     from bounds

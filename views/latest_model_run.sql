@@ -38,7 +38,7 @@ select
         as double precision
     ) as duration_seconds
 from complete_runs
-where run_id = (select max(run_id) from complete_runs);
+where run_id = (select max(newest.run_id) from complete_runs as newest);
 
 comment on view latest_model_run is 'The newest (highest run_id) complete scoring run, zero or one row; the recommendation views read its run_id.';
 comment on column latest_model_run.parameters is 'Every parameter of the run, as JSON text.';

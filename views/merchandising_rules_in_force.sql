@@ -22,8 +22,9 @@ select
     active_rules.max_shoes,
     case active_rules.action
         when 'exclude' then 'never shown: ' || active_rules.attribute || ' ' || active_rules.value
-        when 'boost' then 'scores x ' || cast(cast(active_rules.boost_factor as numeric(12, 2)) as text) || ': '
-            || active_rules.attribute || ' ' || active_rules.value
+        when 'boost'
+            then 'scores x ' || cast(cast(active_rules.boost_factor as numeric(12, 2)) as text) || ': '
+                || active_rules.attribute || ' ' || active_rules.value
         else 'at most ' || cast(active_rules.max_shoes as text) || ' shoes of '
             || coalesce(active_rules.attribute || ' ' || active_rules.value, 'any one ' || active_rules.attribute)
             || ' in a list of ' || cast(settings_in_force.recommendations_shown as text)

@@ -76,9 +76,9 @@ closed_pairs as (
     from pairs_source
     inner join purchases_source
         on pairs_source.user_id = purchases_source.user_id
-        and pairs_source.type = purchases_source.type
-        and pairs_source.shoe_id <> purchases_source.shoe_id
-        and purchases_source.purchased_on >= pairs_source.window_opens_on
+            and pairs_source.type = purchases_source.type
+            and pairs_source.shoe_id <> purchases_source.shoe_id
+            and pairs_source.window_opens_on <= purchases_source.purchased_on
 ),
 
 open_pairs as (
@@ -86,7 +86,7 @@ open_pairs as (
     from pairs_source
     left join closed_pairs
         on pairs_source.user_id = closed_pairs.user_id
-        and pairs_source.shoe_id = closed_pairs.shoe_id
+            and pairs_source.shoe_id = closed_pairs.shoe_id
     where closed_pairs.user_id is null
 ),
 
@@ -101,7 +101,7 @@ current_reminders as (
     from reminders_source
     inner join open_pairs
         on reminders_source.user_id = open_pairs.user_id
-        and reminders_source.shoe_id = open_pairs.shoe_id
+            and reminders_source.shoe_id = open_pairs.shoe_id
     cross join settings_in_force
     where settings_in_force.reference_date < reminders_source.end_of_life_on
 ),
@@ -201,24 +201,24 @@ reachable as (
     from new_messages
     inner join latest_preferences
         on new_messages.user_id = latest_preferences.user_id
-        and latest_preferences.recency = 1
-        and latest_preferences.address is not null
-        and (
-            new_messages.purpose = 'transactional'
-            or latest_preferences.purpose = new_messages.purpose and latest_preferences.is_opted_in
-        )
+            and latest_preferences.recency = 1
+            and latest_preferences.address is not null
+            and (
+                new_messages.purpose = 'transactional'
+                or new_messages.purpose = latest_preferences.purpose and latest_preferences.is_opted_in
+            )
     inner join channels_source
         on latest_preferences.channel = channels_source.channel
     inner join templates_source
         on new_messages.kind = templates_source.kind
-        and latest_preferences.channel = templates_source.channel
+            and latest_preferences.channel = templates_source.channel
 ),
 
 time_zones as (
     select
         user_id,
         time_zone,
-        row_number() over (partition by user_id order by updated_at desc, channel, purpose) as recency
+        row_number() over (partition by user_id order by updated_at desc, channel asc, purpose asc) as recency
     from preferences_source
     where time_zone is not null
 ),
@@ -267,10 +267,10 @@ checked as (
     cross join settings_in_force
     left join reachable
         on new_messages.idempotency_key = reachable.idempotency_key
-        and reachable.channel_rank = 1
+            and reachable.channel_rank = 1
     left join time_zones
         on new_messages.user_id = time_zones.user_id
-        and time_zones.recency = 1
+            and time_zones.recency = 1
     left join recent_marketing
         on new_messages.user_id = recent_marketing.user_id
     left join busy_customers

@@ -32,9 +32,9 @@ purchases_after as (
     cross join settings_in_force
     inner join purchase_events
         on sent_messages.user_id = purchase_events.user_id
-        and purchase_events.purchased_on > sent_messages.sent_on
-        and purchase_events.purchased_on <= sent_messages.sent_on + settings_in_force.outcome_window_days
-        and purchase_events.purchased_on <= settings_in_force.reference_date
+            and sent_messages.sent_on < purchase_events.purchased_on
+            and purchase_events.purchased_on <= sent_messages.sent_on + settings_in_force.outcome_window_days
+            and settings_in_force.reference_date >= purchase_events.purchased_on
 ),
 
 any_purchases as (
@@ -52,7 +52,7 @@ suggested_purchases as (
     from purchases_after
     inner join suggestions_source
         on purchases_after.idempotency_key = suggestions_source.idempotency_key
-        and purchases_after.shoe_id = suggestions_source.shoe_id
+            and purchases_after.shoe_id = suggestions_source.shoe_id
     group by purchases_after.idempotency_key
 )
 

@@ -12,7 +12,7 @@ with latest_run as (
         protocol,
         parameters
     from evaluation_runs
-    where evaluation_id = (select max(evaluation_id) from evaluation_runs)
+    where evaluation_id = (select max(newest.evaluation_id) from evaluation_runs as newest)
 ),
 
 results as (

@@ -59,7 +59,7 @@ brand_ordered as (
         allowed.*,
         row_number() over (
             partition by allowed.primary_usage, allowed.gender, allowed.age_band, allowed.brand
-            order by allowed.ranking_score desc, allowed.model_rank
+            order by allowed.ranking_score desc, allowed.model_rank asc
         ) as brand_order
     from allowed
 ),
@@ -69,7 +69,7 @@ type_ordered as (
         brand_ordered.*,
         row_number() over (
             partition by brand_ordered.primary_usage, brand_ordered.gender, brand_ordered.age_band, brand_ordered.type
-            order by brand_ordered.ranking_score desc, brand_ordered.model_rank
+            order by brand_ordered.ranking_score desc, brand_ordered.model_rank asc
         ) as type_order
     from brand_ordered
     where brand_ordered.brand_cap is null or brand_ordered.brand_order <= brand_ordered.brand_cap
@@ -80,28 +80,29 @@ run_segment_recommendations as (
         type_ordered.*,
         row_number() over (
             partition by type_ordered.primary_usage, type_ordered.gender, type_ordered.age_band
-            order by type_ordered.ranking_score desc, type_ordered.model_rank
+            order by type_ordered.ranking_score desc, type_ordered.model_rank asc
         ) as rank
     from type_ordered
     where type_ordered.type_cap is null or type_ordered.type_order <= type_ordered.type_cap
 )
 
 select
-    primary_usage,
-    gender,
-    age_band,
-    primary_usage || ' · ' || gender || ' · ' || age_band as segment,
-    rank,
-    shoe_id,
-    name,
-    brand,
-    type,
-    material,
-    color,
-    price,
-    score,
-    model_rank,
-    run_id
+    run_segment_recommendations.primary_usage,
+    run_segment_recommendations.gender,
+    run_segment_recommendations.age_band,
+    run_segment_recommendations.primary_usage || ' · ' || run_segment_recommendations.gender
+    || ' · ' || run_segment_recommendations.age_band as segment,
+    run_segment_recommendations.rank,
+    run_segment_recommendations.shoe_id,
+    run_segment_recommendations.name,
+    run_segment_recommendations.brand,
+    run_segment_recommendations.type,
+    run_segment_recommendations.material,
+    run_segment_recommendations.color,
+    run_segment_recommendations.price,
+    run_segment_recommendations.score,
+    run_segment_recommendations.model_rank,
+    run_segment_recommendations.run_id
 from run_segment_recommendations
 cross join settings_in_force
 where run_segment_recommendations.rank <= settings_in_force.recommendations_shown;

@@ -28,21 +28,21 @@ periods as (
     select
         purchases_source.*,
         'ok' as status,
-        purchased_on as starts_on,
-        window_opens_on as ends_on
+        purchases_source.purchased_on as starts_on,
+        purchases_source.window_opens_on as ends_on
     from purchases_source
     union all
     select
         purchases_source.*,
         'nearing_end_of_life' as status,
-        window_opens_on as starts_on,
-        end_of_life_on as ends_on
+        purchases_source.window_opens_on as starts_on,
+        purchases_source.end_of_life_on as ends_on
     from purchases_source
     union all
     select
         purchases_source.*,
         'past_end_of_life' as status,
-        end_of_life_on as starts_on,
+        purchases_source.end_of_life_on as starts_on,
         cast(null as date) as ends_on
     from purchases_source
 ),
