@@ -1,6 +1,7 @@
 # The two commands of the README, and the steps they stand on.
 #   make demo   build the database from data/ on DuckDB, then open the dashboard
 #   make test   run the whole test suite (DuckDB and PostgreSQL)
+#   make lint   ruff and sqlfluff, as CI runs them before the tests
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,6 +24,12 @@ demo: build
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
+
+# ruff (lint, then the format check) over the Python; sqlfluff over the views as PostgreSQL renders them
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint views/
 
 bench: $(BIN)/.installed
 	$(BIN)/pip install --quiet -r requirements-bench.txt
