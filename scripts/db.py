@@ -22,9 +22,10 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import jinja2
 import pandas as pd
@@ -55,7 +56,9 @@ def resolve_url(db: str | None = None) -> str:
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-ACCEPTED_FORMS = "postgresql://user@host:5432/dbname (any libpq URI) or a DuckDB file path such as data/shoerec.duckdb"
+ACCEPTED_FORMS = (
+    "postgresql://user@host:5432/dbname (any libpq URI) or a DuckDB file path such as data/shoerec.duckdb"
+)
 
 
 def engine_of(url: str) -> str:
@@ -98,7 +101,7 @@ BUILT_MARKERS = ("current_settings", "interaction_matrix", "user_segments")
 BUILD_HINT = "run python -m scripts.build first (or python -m scripts.schema after a load)"
 
 
-def require_built(db: "Database") -> None:
+def require_built(db: Database) -> None:
     """Raise :class:`UsageError` unless the schema and its views exist (say what is missing and the fix)."""
     present = {
         name
@@ -153,8 +156,6 @@ class Database:
             if read_only:
                 self.execute("set session characteristics as transaction read only")
         else:
-            import duckdb
-
             path = Path(self.url)
             if self.url != ":memory:":
                 if not path.exists() and (must_exist or read_only):
@@ -167,7 +168,7 @@ class Database:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -276,7 +277,7 @@ class Database:
 
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
-    def transaction(self, *, rollback: bool = False) -> Iterator["Database"]:
+    def transaction(self, *, rollback: bool = False) -> Iterator[Database]:
         """All or nothing: commit when the block ends, roll back if it raises.
 
         With ``rollback=True`` the block is always rolled back: a "what if" that changes settings,
