@@ -1,6 +1,8 @@
 -- one row per (user_id, shoe_id, rank): for a shoe whose replacement window is open, one of the top 3
 -- shoes to replace it with, from the latest complete run's shoe_similarities, only shoes shoe_assortment
 -- shows (buyable now, not excluded by a rule), never a shoe the user has bought; ordered by weight x similarity + (1 - weight) x the user's own score (settings, default 0.7).
+-- Meant to be read filtered by user_id (an account page: `where user_id = ?`): every table is then read by its
+-- key for that customer and the shoes they own (tests/test_serving.py checks the plan).
 
 create view replacement_suggestions as
 

@@ -18,38 +18,6 @@ active_rules as (
     where is_active
 ),
 
--- every (shoe, rule) pair where the rule names the shoe's brand or type (a cap without a value: every one)
-matches as (
-    select
-        shoes_source.shoe_id,
-        active_rules.action,
-        active_rules.attribute,
-        active_rules.boost_factor,
-        active_rules.max_shoes
-    from shoes_source
-    inner join active_rules
-        on (
-            active_rules.attribute = 'brand'
-            and (active_rules.value = shoes_source.brand or active_rules.value is null)
-        )
-        or (
-            active_rules.attribute = 'type'
-            and (active_rules.value = shoes_source.type or active_rules.value is null)
-        )
-),
-
--- per shoe: excluded by any rule, the product of its boosts, the smallest cap of its brand and of its type
-rule_effects as (
-    select
-        shoe_id,
-        max(case when action = 'exclude' then 1 else 0 end) = 1 as is_excluded,
-        exp(sum(case when action = 'boost' then ln(boost_factor) else 0 end)) as boost_factor,
-        min(case when action = 'cap' and attribute = 'brand' then max_shoes end) as brand_cap,
-        min(case when action = 'cap' and attribute = 'type' then max_shoes end) as type_cap
-    from matches
-    group by shoe_id
-),
-
 -- buyable: in_stock (or unset), preorder or backorder, and the reference date not after discontinued_on
 availability as (
     select
@@ -62,23 +30,56 @@ availability as (
         and coalesce(settings_in_force.reference_date <= shoes_source.discontinued_on, true) as is_purchasable
     from shoes_source
     cross join settings_in_force
+),
+
+-- per shoe, over the rules that name its brand or type (a cap without a value: every one): excluded by any,
+-- the product of its boosts, the smallest cap of its brand and of its type (all null when no rule names it);
+-- a lateral join per shoe, so that a customer's query reads only the shoes it names (by the key)
+rule_effects as (
+    select
+        availability.*,
+        effects.is_excluded,
+        effects.boost_factor,
+        effects.brand_cap,
+        effects.type_cap
+    from availability
+    cross join lateral (
+        select
+            max(case when active_rules.action = 'exclude' then 1 else 0 end) = 1 as is_excluded,
+            exp(sum(case when active_rules.action = 'boost' then ln(active_rules.boost_factor) else 0 end))
+                as boost_factor,
+            min(
+                case when active_rules.action = 'cap' and active_rules.attribute = 'brand' then active_rules.max_shoes end
+            ) as brand_cap,
+            min(
+                case when active_rules.action = 'cap' and active_rules.attribute = 'type' then active_rules.max_shoes end
+            ) as type_cap
+        from active_rules
+        where
+            (
+                active_rules.attribute = 'brand'
+                and (active_rules.value = availability.brand or active_rules.value is null)
+            )
+            or (
+                active_rules.attribute = 'type'
+                and (active_rules.value = availability.type or active_rules.value is null)
+            )
+    ) as effects
 )
 
 select
-    availability.shoe_id,
-    availability.brand,
-    availability.type,
-    availability.availability,
-    availability.discontinued_on,
-    availability.is_purchasable,
-    coalesce(rule_effects.is_excluded, false) as is_excluded,
-    availability.is_purchasable and not coalesce(rule_effects.is_excluded, false) as is_shown,
-    coalesce(rule_effects.boost_factor, 1.0) as boost_factor,
-    rule_effects.brand_cap,
-    rule_effects.type_cap
-from availability
-left join rule_effects
-    on availability.shoe_id = rule_effects.shoe_id;
+    shoe_id,
+    brand,
+    type,
+    availability,
+    discontinued_on,
+    is_purchasable,
+    coalesce(is_excluded, false) as is_excluded,
+    is_purchasable and not coalesce(is_excluded, false) as is_shown,
+    coalesce(boost_factor, 1.0) as boost_factor,
+    brand_cap,
+    type_cap
+from rule_effects;
 
 comment on view shoe_assortment is 'One row per shoe: whether it may be shown now (buyable as of the reference date, not excluded by a merchandising rule) and the boost and caps the active rules give it.';
 comment on column shoe_assortment.availability is 'shoes.availability, null read as in_stock (Google Merchant Center values).';

@@ -1,6 +1,8 @@
 -- one row per message to a user (message_id): the current care reminder (due or overdue) of each pair in
 -- use, and each owned shoe whose replacement window is open, with its replacement suggestions in the text.
 -- Texts are rendered here (one template per kind), as plain text: names and care texts are user-supplied.
+-- Meant to be read filtered by user_id (an account page: `where user_id = ?`): every table is then read by its
+-- key for that customer and the shoes they own (tests/test_serving.py checks the plan).
 
 create view user_messages as
 

@@ -8,6 +8,8 @@
 -- strongest interaction with the run's reason shoe (that shoe names at most 3 picks this way), the brand
 -- and type the pick shares with it, or the user's segment. Rows of a run without popularity_share keep the
 -- former reasons (no shares, no limit).
+-- Meant to be read filtered by user_id (a page view: `where user_id = ?`): every table is then read by its key
+-- for that customer and the shoes their list names (tests/test_serving.py checks the plan).
 
 create view user_recommendations as
 
@@ -35,7 +37,7 @@ recommendations_source as (
 ),
 
 -- who the latest run scored: rank 1 is one row per user, found on the table's key (a second import, so that
--- PostgreSQL inlines each: a CTE read twice is materialised)
+-- PostgreSQL inlines each: a CTE read twice is materialised, and then no filter on user_id reaches it)
 run_heads as (
     select run_id, user_id from recommendations where rank = 1
 ),
@@ -56,16 +58,17 @@ refreshed_source as (
     from refreshed_recommendations
 ),
 
-refreshed_heads as (
-    select refresh_id, user_id from refreshed_recommendations where rank = 1
-),
-
 segment_recommendations_source as (
     select run_id, primary_usage, gender, age_band, rank, shoe_id, score from segment_recommendations
 ),
 
 shoes_source as (
     select shoe_id, name, brand, type, material, color, price from shoes
+),
+
+-- the shoes named as reasons: a second import of shoes, so that each is inlined
+reason_shoes_source as (
+    select shoe_id, name, brand, type from shoes
 ),
 
 assortment as (
@@ -107,50 +110,30 @@ latest_refreshes as (
     where refreshes_source.status = 'complete'
 ),
 
--- per refreshed user: their newest complete refresh of the latest run
-newest_refreshes as (
-    select
-        refreshed_heads.user_id,
-        max(refreshed_heads.refresh_id) as refresh_id
-    from refreshed_heads
-    inner join latest_refreshes
-        on refreshed_heads.refresh_id = latest_refreshes.refresh_id
-    group by refreshed_heads.user_id
-),
-
+-- the latest run's rows (a customer a refresh of it scored since: their newest refresh's rows instead, below)
 run_rows as (
     select
         recommendations_source.*,
-        'run' as list_source
+        'run' as list_source,
+        2 as source_order,
+        cast(null as bigint) as refresh_id
     from recommendations_source
     inner join latest_run
         on recommendations_source.run_id = latest_run.run_id
-    left join newest_refreshes
-        on recommendations_source.user_id = newest_refreshes.user_id
-    where newest_refreshes.user_id is null
 ),
 
 refresh_rows as (
     select
-        refreshed_source.run_id,
-        refreshed_source.user_id,
-        refreshed_source.rank,
-        refreshed_source.shoe_id,
-        refreshed_source.score,
-        refreshed_source.cf_score,
-        refreshed_source.content_score,
-        refreshed_source.cf_weight,
-        refreshed_source.popularity_share,
-        refreshed_source.reason_shoe_id,
-        'refresh' as list_source
+        refreshed_source.*,
+        'refresh' as list_source,
+        1 as source_order
     from refreshed_source
-    inner join newest_refreshes
-        on refreshed_source.user_id = newest_refreshes.user_id
-        and refreshed_source.refresh_id = newest_refreshes.refresh_id
+    inner join latest_refreshes
+        on refreshed_source.refresh_id = latest_refreshes.refresh_id
 ),
 
--- customers neither the latest run nor a refresh of it scored (loaded since): no history as far as the
--- model knows, so what it gives a user without history: the segment's cold-start list, all prior
+-- customers the latest run never scored (loaded since): no history as far as the model knows, so what it
+-- gives a user without history: the segment's cold-start list, all prior (a refresh of them wins, below)
 new_customers as (
     select
         customers.user_id,
@@ -163,9 +146,7 @@ new_customers as (
     left join run_heads
         on customers.user_id = run_heads.user_id
         and latest_run.run_id = run_heads.run_id
-    left join newest_refreshes
-        on customers.user_id = newest_refreshes.user_id
-    where run_heads.user_id is null and newest_refreshes.user_id is null
+    where run_heads.user_id is null
 ),
 
 segment_rows as (
@@ -180,7 +161,9 @@ segment_rows as (
         cast(0 as double precision) as cf_weight,
         cast(1 as double precision) as popularity_share,
         cast(null as bigint) as reason_shoe_id,
-        'segment' as list_source
+        'segment' as list_source,
+        3 as source_order,
+        cast(null as bigint) as refresh_id
     from new_customers
     inner join segment_recommendations_source
         on new_customers.run_id = segment_recommendations_source.run_id
@@ -189,36 +172,70 @@ segment_rows as (
         and new_customers.age_band = segment_recommendations_source.age_band
 ),
 
-scored_rows as (
+listed_rows as (
     select
         run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source
+        reason_shoe_id, list_source, source_order, refresh_id
     from run_rows
     union all
     select
         run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source
+        reason_shoe_id, list_source, source_order, refresh_id
     from refresh_rows
     union all
     select
         run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source
+        reason_shoe_id, list_source, source_order, refresh_id
     from segment_rows
 ),
 
--- the shoes that may be shown and the user has not bought, their score times the rules' boost
+-- per customer one list: their newest complete refresh of the latest run, else the run's, else their
+-- segment's (a window per user_id rather than anti-joins, so that a filter on user_id reaches every table)
+chosen_rows as (
+    select
+        listed_rows.*,
+        rank() over (
+            partition by listed_rows.user_id order by listed_rows.source_order, listed_rows.refresh_id desc
+        ) as list_order
+    from listed_rows
+),
+
+scored_rows as (
+    select
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
+        reason_shoe_id, list_source
+    from chosen_rows
+    where list_order = 1
+),
+
+-- per shoe: its catalogue row and what shoe_assortment says of it
+listed_shoes as (
+    select
+        shoes_source.*,
+        assortment.is_shown,
+        assortment.boost_factor,
+        assortment.brand_cap,
+        assortment.type_cap
+    from shoes_source
+    inner join assortment
+        on shoes_source.shoe_id = assortment.shoe_id
+),
+
+-- the shoes that may be shown and the user has not bought, their score times the rules' boost; each shoe
+-- looked up by its key in a lateral subquery (limit 1: shoe_id is unique), so that PostgreSQL reads only the
+-- shoes a customer's list names instead of hashing the whole catalogue for their 50 rows
 allowed as (
     select
         scored_rows.run_id,
         scored_rows.user_id,
         scored_rows.rank as model_rank,
         scored_rows.shoe_id,
-        shoes_source.name,
-        shoes_source.brand,
-        shoes_source.type,
-        shoes_source.material,
-        shoes_source.color,
-        shoes_source.price,
+        listed.name,
+        listed.brand,
+        listed.type,
+        listed.material,
+        listed.color,
+        listed.price,
         scored_rows.score,
         scored_rows.cf_score,
         scored_rows.content_score,
@@ -226,18 +243,17 @@ allowed as (
         scored_rows.popularity_share,
         scored_rows.reason_shoe_id,
         scored_rows.list_source,
-        scored_rows.score * assortment.boost_factor as ranking_score,
-        assortment.brand_cap,
-        assortment.type_cap
+        scored_rows.score * listed.boost_factor as ranking_score,
+        listed.brand_cap,
+        listed.type_cap
     from scored_rows
-    inner join shoes_source
-        on scored_rows.shoe_id = shoes_source.shoe_id
-    inner join assortment
-        on scored_rows.shoe_id = assortment.shoe_id
+    cross join lateral (
+        select * from listed_shoes where listed_shoes.shoe_id = scored_rows.shoe_id limit 1
+    ) as listed
     left join purchase_events
         on scored_rows.user_id = purchase_events.user_id
         and scored_rows.shoe_id = purchase_events.shoe_id
-    where purchase_events.user_id is null and assortment.is_shown
+    where purchase_events.user_id is null and listed.is_shown
 ),
 
 -- the caps: a shoe beyond its brand's cap goes first, then one beyond its type's (best ranking_score kept)
@@ -261,12 +277,26 @@ type_ordered as (
     where brand_ordered.brand_cap is null or brand_ordered.brand_order <= brand_ordered.brand_cap
 ),
 
+-- the shares are computed here, beside the window, so that the levels above read them as columns (PostgreSQL
+-- would otherwise substitute each expression into every one that uses it, and plan the copies)
 ranked as (
     select
         type_ordered.*,
         row_number() over (
             partition by type_ordered.user_id order by type_ordered.ranking_score desc, type_ordered.model_rank
-        ) as rank
+        ) as rank,
+        case
+            when type_ordered.score > 0
+                then least(
+                    greatest(type_ordered.cf_weight * coalesce(type_ordered.cf_score, 0) / type_ordered.score, 0), 1
+                )
+            else 0
+        end as behaviour_share,
+        -- null (unknown) in rows of runs before popularity_share was recorded
+        case
+            when type_ordered.popularity_share is not null
+                then least(greatest(type_ordered.popularity_share, 0), 1)
+        end as known_popularity_share
     from type_ordered
     where type_ordered.type_cap is null or type_ordered.type_order <= type_ordered.type_cap
 ),
@@ -288,16 +318,8 @@ not_bought as (
         ranked.cf_score,
         ranked.content_score,
         ranked.cf_weight,
-        case
-            when ranked.score > 0
-                then least(greatest(ranked.cf_weight * coalesce(ranked.cf_score, 0) / ranked.score, 0), 1)
-            else 0
-        end as behaviour_share,
-        -- null (unknown) in rows of runs before popularity_share was recorded
-        case
-            when ranked.popularity_share is not null
-                then least(greatest(ranked.popularity_share, 0), 1)
-        end as popularity_share,
+        ranked.behaviour_share,
+        ranked.known_popularity_share as popularity_share,
         ranked.reason_shoe_id,
         ranked.list_source
     from ranked
@@ -360,8 +382,10 @@ candidates as (
             false
         ) as is_behaviour_led
     from shares
-    left join shoes_source as reason_shoes
-        on shares.reason_shoe_id = reason_shoes.shoe_id
+    left join lateral (
+        select * from reason_shoes_source where reason_shoes_source.shoe_id = shares.reason_shoe_id limit 1
+    ) as reason_shoes
+        on true
     left join strongest_reasons
         on shares.user_id = strongest_reasons.user_id
         and shares.reason_shoe_id = strongest_reasons.shoe_id
@@ -405,12 +429,15 @@ kinds as (
 explained as (
     select
         kinds.*,
-        case
-            when kinds.reason_kind = 'popularity' and kinds.list_source = 'segment'
-                then 'new since the last run: popular with ' || coalesce(kinds.segment, 'customers like you')
-            when kinds.reason_kind = 'popularity'
-                then 'popular with ' || coalesce(kinds.segment, 'customers like you')
-            when kinds.reason_kind = 'content'
+        -- a simple case on reason_kind: PostgreSQL substitutes that expression once, not once per branch
+        case kinds.reason_kind
+            when 'popularity'
+                then case
+                    when kinds.list_source = 'segment'
+                        then 'new since the last run: popular with ' || coalesce(kinds.segment, 'customers like you')
+                    else 'popular with ' || coalesce(kinds.segment, 'customers like you')
+                end
+            when 'content'
                 then case
                     when kinds.popularity_share is null
                         then 'similar to ' || kinds.reason_shoe_name
@@ -425,18 +452,20 @@ explained as (
                         then 'similar to what you like'
                     else 'similar to ' || kinds.reason_shoe_name
                 end
-            when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'add_to_wishlist'
-                then 'on your wishlist'
-            when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'view'
-                then 'you looked at it before'
-            else 'because you '
-                || case kinds.reason_interaction_type
-                    when 'purchase' then 'bought'
-                    when 'add_to_wishlist' then 'wishlisted'
-                    when 'view' then 'viewed'
-                    else 'liked'
-                end
-                || ' ' || kinds.reason_shoe_name
+            else case
+                when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'add_to_wishlist'
+                    then 'on your wishlist'
+                when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'view'
+                    then 'you looked at it before'
+                else 'because you '
+                    || case kinds.reason_interaction_type
+                        when 'purchase' then 'bought'
+                        when 'add_to_wishlist' then 'wishlisted'
+                        when 'view' then 'viewed'
+                        else 'liked'
+                    end
+                    || ' ' || kinds.reason_shoe_name
+            end
         end as reason
     from kinds
 )
