@@ -71,7 +71,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "exclude_seen": False,
     "similar_n": 20,
     "similarity_content_weight": 0.5,
-    "batch_size": 4000,
+    "batch_size": 1000,
     "workers": 2,
     "seed": 42,
     "keep_runs": 3,
