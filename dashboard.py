@@ -105,7 +105,9 @@ def section(name: str) -> Iterator[None]:
         show_unavailable(str(exc))
     except Exception:  # noqa: BLE001 - the visitor gets a message, the log gets the traceback
         log.exception("dashboard section %r failed", name)
-        st.error(f"Sorry, the {name} part of this page could not be shown. The details are in the server log.")
+        st.error(
+            f"Sorry, the {name} part of this page could not be shown. The details are in the server log."
+        )
 
 
 def show_unavailable(reason: str) -> None:
@@ -172,13 +174,17 @@ with st.sidebar:
             st.session_state["user_id"] = int(picked.at[0, "user_id"])
 
         if user_count <= MAX_USERS_IN_PICKER:
-            user_ids = [int(x) for x in query("select user_id from user_profiles order by user_id")["user_id"]]
+            user_ids = [
+                int(x) for x in query("select user_id from user_profiles order by user_id")["user_id"]
+            ]
             if st.session_state.get("user_id") not in user_ids:
                 st.session_state["user_id"] = user_ids[0]
             st.selectbox("Customer id (type to search)", user_ids, key="user_id")
         else:
             if "user_id" not in st.session_state:
-                st.session_state["user_id"] = int(query("select min(user_id) as id from user_profiles").at[0, "id"])
+                st.session_state["user_id"] = int(
+                    query("select min(user_id) as id from user_profiles").at[0, "id"]
+                )
             st.number_input("Customer id", step=1, key="user_id")
         st.button("🎲 Random customer", on_click=pick_random, use_container_width=True)
         user_id = int(st.session_state["user_id"])
@@ -253,11 +259,16 @@ with tab_customer, section("customer"):
                         )
                         st.caption(md(rec.reason))
 
-            rules = query("select rule_id, description, note from merchandising_rules_in_force order by rule_id")
+            rules = query(
+                "select rule_id, description, note from merchandising_rules_in_force order by rule_id"
+            )
             if not rules.empty:
                 with st.expander(f"Merchandising rules in force ({len(rules)})"):
                     for rule in rules.itertuples():
-                        st.caption(md(rule.description) + (f" ({md(rule.note)})" if isinstance(rule.note, str) else ""))
+                        st.caption(
+                            md(rule.description)
+                            + (f" ({md(rule.note)})" if isinstance(rule.note, str) else "")
+                        )
 
         with right:
             st.markdown(f"#### Messages for them on {reference_date:%d %b %Y}")
@@ -458,8 +469,13 @@ with tab_business, section("business overview"):
         stages = {stage: timings[stage] for stage in RUN_STAGES if stage in timings}
         if stages:
             st.caption("Seconds per stage, in run order")
-            st.bar_chart(pd.DataFrame({"stage": list(stages), "seconds": list(stages.values())}),
-                         x="stage", y="seconds", horizontal=True, sort=False)
+            st.bar_chart(
+                pd.DataFrame({"stage": list(stages), "seconds": list(stages.values())}),
+                x="stage",
+                y="seconds",
+                horizontal=True,
+                sort=False,
+            )
         with st.expander("Parameters of this run"):
             st.json(json.loads(latest["parameters"]))
 
@@ -519,9 +535,17 @@ with tab_business, section("business overview"):
                     return f"{row['value']:.3f}"
                 return f"{row['value']:.3f} (95% interval {row['ci_low']:.3f} to {row['ci_high']:.3f})"
 
-            if not pd.isna(mine["ci_low"]) and not pd.isna(best["ci_high"]) and mine["ci_low"] > best["ci_high"]:
+            if (
+                not pd.isna(mine["ci_low"])
+                and not pd.isna(best["ci_high"])
+                and mine["ci_low"] > best["ci_high"]
+            ):
                 verdict = "better than"
-            elif not pd.isna(mine["ci_high"]) and not pd.isna(best["ci_low"]) and mine["ci_high"] < best["ci_low"]:
+            elif (
+                not pd.isna(mine["ci_high"])
+                and not pd.isna(best["ci_low"])
+                and mine["ci_high"] < best["ci_low"]
+            ):
                 verdict = "worse than"
             else:
                 verdict = "not distinguishable from"
@@ -544,7 +568,9 @@ with tab_business, section("business overview"):
             trend = history.pivot_table(index="run_number", columns="user_group", values="value")
             st.line_chart(trend, x_label="evaluation run (1 = oldest)", y_label=f"{metric}@{k}")
         else:
-            st.caption("One evaluation run so far: the trend shows from the second `python -m scripts.evaluate` on.")
+            st.caption(
+                "One evaluation run so far: the trend shows from the second `python -m scripts.evaluate` on."
+            )
 
 # -- today's messages, across customers (the daily job: python -m scripts.notify) ---------------
 with tab_messages, section("messages"):

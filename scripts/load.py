@@ -247,7 +247,9 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise LoadError([Problem(str(data_dir), None, None, None, None, "data directory not found")], data_dir=data_dir)
+        raise LoadError(
+            [Problem(str(data_dir), None, None, None, None, "data directory not found")], data_dir=data_dir
+        )
     names = [contract.file_name for contract in CONTRACTS]
     if not any((data_dir / name).is_file() for name in names):
         reason = f"none of {', '.join(names)} is in this folder"
@@ -292,7 +294,9 @@ def check_files(data_dir: Path | str) -> tuple[dict[str, _Header], list[str]]:
                 if extra <= REPORTED_WARNINGS:
                     warnings.append(f"{name}:{line}:{position + 1}: extra column {quote(column)} is ignored")
         if extra > REPORTED_WARNINGS:
-            warnings.append(f"{name}:{line}: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored")
+            warnings.append(
+                f"{name}:{line}: ... and {extra - REPORTED_WARNINGS:,} more extra columns are ignored"
+            )
         for column in contract.header_names:
             if column not in positions:
                 problems.append(
@@ -403,7 +407,9 @@ def _chunks(records: _Records, file_name: str, width: int, last_end: int, chunk_
                     if run_on.size:  # refuse its first line, read on from the next (an error after it: again)
                         i, start = int(run_on[0]), int(new_starts[run_on[0]])
                         reason = f"row has {lengths[i]} fields; the header has {width}"
-                        broken.append(_first_line_refused(records, file_name, start, int(new_ends[i]), reason))
+                        broken.append(
+                            _first_line_refused(records, file_name, start, int(new_ends[i]), reason)
+                        )
                         del rows[done + i :], ends[done + i :]
                         records.restart(start + 1)
                         boundary = start
@@ -419,7 +425,9 @@ def _chunks(records: _Records, file_name: str, width: int, last_end: int, chunk_
                         broken.append(_first_line_refused(records, file_name, start, here, reason))
                         records.restart(start + 1)
                     else:
-                        broken.append(Problem(file_name, start, None, None, storable(records.line(start)), reason))
+                        broken.append(
+                            Problem(file_name, start, None, None, storable(records.line(start)), reason)
+                        )
                     boundary = start
                     continue
                 if got < wanted:  # the end of the file

@@ -666,7 +666,9 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
             db.insert_df("segment_recommendations", segment_rows)
             _checkpoint("segments_written")
             # what a refresh (--refresh) needs to fold customers into this run's model
-            refresh.write_model_state(db, run_id, fitted, inputs.shoe_ids, inputs.segments, inputs.user_ids, events)
+            refresh.write_model_state(
+                db, run_id, fitted, inputs.shoe_ids, inputs.segments, inputs.user_ids, events
+            )
         progress = tqdm(total=n_users, unit="user", desc=f"scoring run {run_id}", leave=False)
         batches = recommendation_batches(fitted, inputs, params, run_id)
         try:
@@ -754,8 +756,12 @@ def build_parser(stored: Mapping[str, Any] | None = None, source: str | None = N
         else:
             shown = f"default: {_shown(key, default)}" + (", not tuned" if source else "")
         kind = {"field_weights": (parse_field_weights, "F=W,..."), bool: (parse_bool, "BOOL")}
-        convert, metavar = kind.get(key) or kind.get(type(default)) or (type(default), type(default).__name__.upper())
-        parser.add_argument(flag, type=convert, default=None, metavar=metavar, help=f"{PARAM_HELP[key]} ({shown})")
+        convert, metavar = (
+            kind.get(key) or kind.get(type(default)) or (type(default), type(default).__name__.upper())
+        )
+        parser.add_argument(
+            flag, type=convert, default=None, metavar=metavar, help=f"{PARAM_HELP[key]} ({shown})"
+        )
     parser.add_argument(
         "--refresh",
         action="store_true",

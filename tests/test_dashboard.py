@@ -64,9 +64,12 @@ def test_page_runs_and_shows_a_customer(monkeypatch, bundled_url):
 
 def test_picking_a_user_changes_the_recommendations(monkeypatch, bundled_url):
     with Database(bundled_url, read_only=True) as db:
-        first, second = (row[0] for row in db.query(
-            "select user_id from user_profiles where not has_no_history order by user_id limit 2"
-        ))
+        first, second = (
+            row[0]
+            for row in db.query(
+                "select user_id from user_profiles where not has_no_history order by user_id limit 2"
+            )
+        )
         expected = db.query_df(
             "select name from user_recommendations where user_id = ? and rank <= 10 order by rank", [second]
         )["name"].tolist()
@@ -96,7 +99,9 @@ def test_customer_with_purchases_sees_services(monkeypatch, bundled_url):
             "select min(user_id) from user_messages where kind = 'replacement'"
             " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
         )
-        titles = {title for (title,) in db.query("select title from user_messages where user_id = ?", [user_id])}
+        titles = {
+            title for (title,) in db.query("select title from user_messages where user_id = ?", [user_id])
+        }
     page = run_page(monkeypatch, bundled_url, user_id=user_id)
     assert_no_failure(page)
     shown = texts(page)
@@ -132,7 +137,10 @@ def test_as_of_date_moves_the_service_status(monkeypatch, bundled_url):
     assert_no_failure(page)
     then = frame_with(page, "life_used_percent")
     assert then["life_used_percent"].max() <= now["life_used_percent"].max()
-    assert then["status"].str.contains("past end of life").sum() < now["status"].str.contains("past end of life").sum()
+    assert (
+        then["status"].str.contains("past end of life").sum()
+        < now["status"].str.contains("past end of life").sum()
+    )
 
 
 def test_as_of_date_shows_the_pair_in_use_between_two_purchases(monkeypatch, bundled_url):
@@ -161,7 +169,9 @@ def test_as_of_date_shows_the_pair_in_use_between_two_purchases(monkeypatch, bun
     shoes = frame_with(page, "life_used_percent")
     [pair] = shoes[shoes["name"] == name].to_dict("records")
     assert pd.Timestamp(pair["purchased_on"]).date() == first_on
-    assert pair["life_used_percent"] == pytest.approx(100 * (dt.date(2025, 7, 9) - first_on).days / pair["personal_lifespan_days"])
+    assert pair["life_used_percent"] == pytest.approx(
+        100 * (dt.date(2025, 7, 9) - first_on).days / pair["personal_lifespan_days"]
+    )
     assert "ok" in pair["status"]
 
 
@@ -210,7 +220,10 @@ def test_prices_carry_the_currency(monkeypatch, bundled_url, db_url):
     with Database(db_url) as db:
         create_schema(db)
         db.execute("update settings set currency = 'JPY'")
-        db.insert_df("users", pd.DataFrame({"user_id": [1], "age": [30], "gender": ["f"], "primary_usage": ["running"]}))
+        db.insert_df(
+            "users",
+            pd.DataFrame({"user_id": [1], "age": [30], "gender": ["f"], "primary_usage": ["running"]}),
+        )
         db.insert_df("shoes", pd.DataFrame({
             "shoe_id": [1], "name": ["Tabi"], "brand": ["B"], "type": ["running"], "material": ["mesh"],
             "color": ["red"], "price": [12800.0], "care_instructions": [None], "lifespan_days": [300],
@@ -270,7 +283,11 @@ def test_overview_counts_end_of_life_ahead_and_nearing(monkeypatch, bundled_url)
     page = run_page(monkeypatch, bundled_url)
     assert_no_failure(page)
     metrics = {metric.label: metric.value for metric in page.metric}
-    assert metrics["End of life in the next 30 days"] == f"{ahead:,}" == f"{int(overview['end_of_life_next_30_days_count']):,}"
+    assert (
+        metrics["End of life in the next 30 days"]
+        == f"{ahead:,}"
+        == f"{int(overview['end_of_life_next_30_days_count']):,}"
+    )
     assert metrics["Shoes nearing end of life"] == f"{nearing:,}"
     assert ahead > 0 and nearing > 0
     assert not any("this month" in label for label in metrics)
@@ -315,7 +332,10 @@ def test_tables_without_views_get_a_message_not_a_traceback(monkeypatch, db_url)
 def test_loaded_but_not_scored(monkeypatch, db_url):
     with Database(db_url) as db:
         create_schema(db)
-        db.insert_df("users", pd.DataFrame({"user_id": [1], "age": [30], "gender": [None], "primary_usage": ["running"]}))
+        db.insert_df(
+            "users",
+            pd.DataFrame({"user_id": [1], "age": [30], "gender": [None], "primary_usage": ["running"]}),
+        )
     page = run_page(monkeypatch, db_url)
     assert_no_failure(page)
     shown = texts(page)
@@ -327,18 +347,37 @@ def test_user_supplied_markup_is_shown_as_text(monkeypatch, db_url):
     evil = "<script>alert(1)</script> **bold** [link](http://x)"
     with Database(db_url) as db:
         create_schema(db)
-        db.insert_df("users", pd.DataFrame({"user_id": [1], "age": [30], "gender": ["f"], "primary_usage": ["running"]}))
+        db.insert_df(
+            "users",
+            pd.DataFrame({"user_id": [1], "age": [30], "gender": ["f"], "primary_usage": ["running"]}),
+        )
         db.insert_df(
             "shoes",
             pd.DataFrame(
-                {"shoe_id": [1], "name": [evil], "brand": ["B"], "type": ["running"], "material": ["mesh"],
-                 "color": ["red"], "price": [10.0], "care_instructions": [evil], "lifespan_days": [300]}
+                {
+                    "shoe_id": [1],
+                    "name": [evil],
+                    "brand": ["B"],
+                    "type": ["running"],
+                    "material": ["mesh"],
+                    "color": ["red"],
+                    "price": [10.0],
+                    "care_instructions": [evil],
+                    "lifespan_days": [300],
+                }
             ),
         )
-        db.insert_df("interactions", pd.DataFrame(
-            {"user_id": [1], "shoe_id": [1], "interaction_type": ["view"],
-             "occurred_at": [pd.Timestamp("2024-01-01 10:00:00")]}
-        ))
+        db.insert_df(
+            "interactions",
+            pd.DataFrame(
+                {
+                    "user_id": [1],
+                    "shoe_id": [1],
+                    "interaction_type": ["view"],
+                    "occurred_at": [pd.Timestamp("2024-01-01 10:00:00")],
+                }
+            ),
+        )
     page = run_page(monkeypatch, db_url)
     assert_no_failure(page)
     history = next(frame.value for frame in page.dataframe if "interaction_type" in frame.value.columns)
@@ -354,7 +393,8 @@ def sql_strings(source: str) -> list[str]:
     return [
         node.value
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
         and node.value.lstrip().lower().startswith("select")
     ]
 
@@ -460,8 +500,14 @@ def test_model_quality_trend_over_evaluation_runs(monkeypatch, db_url):
     assert_no_failure(page)
     shown = texts(page)
     assert "The hybrid's ndcg@10 over 3 evaluation runs" in shown
-    assert "**Warm customers** (300): the hybrid's ndcg@10 is 0.310 (95% interval 0.290 to 0.330), better than" in shown
-    assert "**Cold customers** (300): the hybrid's ndcg@10 is 0.155 (95% interval 0.135 to 0.175), better than" in shown
+    assert (
+        "**Warm customers** (300): the hybrid's ndcg@10 is 0.310 (95% interval 0.290 to 0.330), better than"
+        in shown
+    )
+    assert (
+        "**Cold customers** (300): the hybrid's ndcg@10 is 0.155 (95% interval 0.135 to 0.175), better than"
+        in shown
+    )
     spec, trend = next((spec, data) for spec, data in charts(page) if "run_number" in data.columns)
     values = next(column for column in trend.columns if column.startswith("value"))  # melted by Streamlit
     assert sorted(trend[values].round(3)) == [0.1, 0.125, 0.155, 0.2, 0.25, 0.31]

@@ -307,14 +307,16 @@ def test_each_tab_in_the_browser_with_its_figures_and_a_picture(
             settle(tab)
             panel = tab.get_by_role("tabpanel", name=name, exact=True)
             if name == "Customer":
-                expect(panel.get_by_text(f"Messages for them on {reference:%d %b %Y}", exact=True)).to_be_visible()
+                expect(
+                    panel.get_by_text(f"Messages for them on {reference:%d %b %Y}", exact=True)
+                ).to_be_visible()
                 expect(panel.get_by_text(re.compile(r"· \d[\d,]*\.\d\d EUR$")).first).to_be_visible()
             elif name == "Business overview":
                 metric = panel.get_by_test_id("stMetric").filter(has_text="End of life in the next 30 days")
                 expect(metric).to_contain_text(f"{ahead:,}")
-                expect(panel.get_by_test_id("stMetric").filter(has_text="Shoes nearing end of life")).to_contain_text(
-                    f"{nearing:,}"
-                )
+                expect(
+                    panel.get_by_test_id("stMetric").filter(has_text="Shoes nearing end of life")
+                ).to_contain_text(f"{nearing:,}")
                 expect(panel.get_by_text("better than the best baseline").first).to_be_visible()
                 expect(panel.get_by_text("this month")).to_have_count(0)
             expect(tab.get_by_test_id("stException")).to_have_count(0)
