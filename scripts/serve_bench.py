@@ -190,9 +190,14 @@ def run_threads(
 
 
 def serve(
-    url: str, clients: int = DEFAULT_CLIENTS, seconds: float = DEFAULT_SECONDS, use_pgbench: bool = True
+    url: str,
+    clients: int = DEFAULT_CLIENTS,
+    seconds: float = DEFAULT_SECONDS,
+    use_pgbench: bool = True,
+    analyze: bool = True,
 ) -> dict[str, Any]:
-    """p50 / p99 of every query in QUERIES with both protocols; results keyed by query, then protocol."""
+    """p50 / p99 of every query in QUERIES with both protocols; results keyed by query, then protocol.
+    ``analyze``: on PostgreSQL, analyse first (the planner's statistics as after a daily load)."""
     engine = engine_of(url)
     with Database(url, read_only=engine == "duckdb") as db:
         users = (
@@ -200,7 +205,7 @@ def serve(
             int(db.scalar("select max(user_id) from users")),
         )
         run_id = db.scalar("select run_id from latest_model_run")
-        if engine == "postgres":
+        if engine == "postgres" and analyze:
             db.execute("analyze")  # the planner's statistics as after any daily load
     if run_id is None:
         raise RuntimeError("no complete scoring run to serve")
