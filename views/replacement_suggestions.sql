@@ -97,10 +97,10 @@ candidates as (
         on run_similarities.similar_shoe_id = assortment.shoe_id
     left join purchase_events
         on open_windows.user_id = purchase_events.user_id
-        and run_similarities.similar_shoe_id = purchase_events.shoe_id
+            and run_similarities.similar_shoe_id = purchase_events.shoe_id
     left join run_user_scores
         on open_windows.user_id = run_user_scores.user_id
-        and run_similarities.similar_shoe_id = run_user_scores.shoe_id
+            and run_similarities.similar_shoe_id = run_user_scores.shoe_id
     where purchase_events.user_id is null
 ),
 

@@ -129,7 +129,7 @@ replacement_messages as (
     from windows
     left join suggestion_lists
         on windows.user_id = suggestion_lists.user_id
-        and windows.shoe_id = suggestion_lists.shoe_id
+            and windows.shoe_id = suggestion_lists.shoe_id
 )
 
 select user_id, message_id, kind, message_on, status, shoe_id, title, body from care_messages

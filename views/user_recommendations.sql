@@ -145,7 +145,7 @@ new_customers as (
     cross join latest_run
     left join run_heads
         on customers.user_id = run_heads.user_id
-        and latest_run.run_id = run_heads.run_id
+            and latest_run.run_id = run_heads.run_id
     where run_heads.user_id is null
 ),
 
@@ -167,9 +167,9 @@ segment_rows as (
     from new_customers
     inner join segment_recommendations_source
         on new_customers.run_id = segment_recommendations_source.run_id
-        and new_customers.primary_usage = segment_recommendations_source.primary_usage
-        and new_customers.gender = segment_recommendations_source.gender
-        and new_customers.age_band = segment_recommendations_source.age_band
+            and new_customers.primary_usage = segment_recommendations_source.primary_usage
+            and new_customers.gender = segment_recommendations_source.gender
+            and new_customers.age_band = segment_recommendations_source.age_band
 ),
 
 listed_rows as (
@@ -195,7 +195,7 @@ chosen_rows as (
     select
         listed_rows.*,
         rank() over (
-            partition by listed_rows.user_id order by listed_rows.source_order, listed_rows.refresh_id desc
+            partition by listed_rows.user_id order by listed_rows.source_order asc, listed_rows.refresh_id desc
         ) as list_order
     from listed_rows
 ),
@@ -247,12 +247,14 @@ allowed as (
         listed.brand_cap,
         listed.type_cap
     from scored_rows
-    cross join lateral (
-        select * from listed_shoes where listed_shoes.shoe_id = scored_rows.shoe_id limit 1
-    ) as listed
+    cross join
+        lateral (
+            -- a lookup by the key (at most one row): the outer reference must be qualified
+            select * from listed_shoes where listed_shoes.shoe_id = scored_rows.shoe_id limit 1  -- noqa: RF03, AM09
+        ) as listed
     left join purchase_events
         on scored_rows.user_id = purchase_events.user_id
-        and scored_rows.shoe_id = purchase_events.shoe_id
+            and scored_rows.shoe_id = purchase_events.shoe_id
     where purchase_events.user_id is null and listed.is_shown
 ),
 
@@ -261,7 +263,7 @@ brand_ordered as (
     select
         allowed.*,
         row_number() over (
-            partition by allowed.user_id, allowed.brand order by allowed.ranking_score desc, allowed.model_rank
+            partition by allowed.user_id, allowed.brand order by allowed.ranking_score desc, allowed.model_rank asc
         ) as brand_order
     from allowed
 ),
@@ -271,7 +273,7 @@ type_ordered as (
         brand_ordered.*,
         row_number() over (
             partition by brand_ordered.user_id, brand_ordered.type
-            order by brand_ordered.ranking_score desc, brand_ordered.model_rank
+            order by brand_ordered.ranking_score desc, brand_ordered.model_rank asc
         ) as type_order
     from brand_ordered
     where brand_ordered.brand_cap is null or brand_ordered.brand_order <= brand_ordered.brand_cap
@@ -283,13 +285,13 @@ ranked as (
     select
         type_ordered.*,
         row_number() over (
-            partition by type_ordered.user_id order by type_ordered.ranking_score desc, type_ordered.model_rank
+            partition by type_ordered.user_id order by type_ordered.ranking_score desc, type_ordered.model_rank asc
         ) as rank,
         case
             when type_ordered.score > 0
                 then least(
-                    greatest(type_ordered.cf_weight * coalesce(type_ordered.cf_score, 0) / type_ordered.score, 0), 1
-                )
+                        greatest(type_ordered.cf_weight * coalesce(type_ordered.cf_score, 0) / type_ordered.score, 0), 1
+                    )
             else 0
         end as behaviour_share,
         -- null (unknown) in rows of runs before popularity_share was recorded
@@ -382,13 +384,15 @@ candidates as (
             false
         ) as is_behaviour_led
     from shares
-    left join lateral (
-        select * from reason_shoes_source where reason_shoes_source.shoe_id = shares.reason_shoe_id limit 1
-    ) as reason_shoes
+    left join
+        lateral (
+            -- a lookup by the key (at most one row): the outer reference must be qualified
+            select * from reason_shoes_source where reason_shoes_source.shoe_id = shares.reason_shoe_id limit 1  -- noqa: RF03, AM09
+        ) as reason_shoes
         on true
     left join strongest_reasons
         on shares.user_id = strongest_reasons.user_id
-        and shares.reason_shoe_id = strongest_reasons.shoe_id
+            and shares.reason_shoe_id = strongest_reasons.shoe_id
     left join segments
         on shares.user_id = segments.user_id
 ),
@@ -412,10 +416,10 @@ kinds as (
         case
             when behaviour_counted.popularity_share is null
                 then case
-                    when behaviour_counted.reason_shoe_name is null then 'popularity'
-                    when behaviour_counted.reason_interaction_type is null then 'content'
-                    else 'behaviour'
-                end
+                        when behaviour_counted.reason_shoe_name is null then 'popularity'
+                        when behaviour_counted.reason_interaction_type is null then 'content'
+                        else 'behaviour'
+                    end
             when behaviour_counted.is_behaviour_led and behaviour_counted.reason_shoe_order <= 3
                 then 'behaviour'
             when behaviour_counted.reason_shoe_name is not null
@@ -433,39 +437,39 @@ explained as (
         case kinds.reason_kind
             when 'popularity'
                 then case
-                    when kinds.list_source = 'segment'
-                        then 'new since the last run: popular with ' || coalesce(kinds.segment, 'customers like you')
-                    else 'popular with ' || coalesce(kinds.segment, 'customers like you')
-                end
+                        when kinds.list_source = 'segment'
+                            then 'new since the last run: popular with ' || coalesce(kinds.segment, 'customers like you')
+                        else 'popular with ' || coalesce(kinds.segment, 'customers like you')
+                    end
             when 'content'
                 then case
-                    when kinds.popularity_share is null
-                        then 'similar to ' || kinds.reason_shoe_name
-                    when kinds.brand = kinds.reason_shoe_brand and kinds.type = kinds.reason_shoe_type
-                        then 'similar to what you like: ' || kinds.brand || ' ' || kinds.type
-                    when kinds.brand = kinds.reason_shoe_brand
-                        then 'similar to what you like: ' || kinds.brand
-                    when kinds.type = kinds.reason_shoe_type
-                        then 'similar to what you like: ' || kinds.type
-                    -- led by behaviour, but its reason shoe already explains 3 picks: not named again
-                    when kinds.is_behaviour_led
-                        then 'similar to what you like'
-                    else 'similar to ' || kinds.reason_shoe_name
-                end
-            else case
-                when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'add_to_wishlist'
-                    then 'on your wishlist'
-                when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'view'
-                    then 'you looked at it before'
-                else 'because you '
-                    || case kinds.reason_interaction_type
-                        when 'purchase' then 'bought'
-                        when 'add_to_wishlist' then 'wishlisted'
-                        when 'view' then 'viewed'
-                        else 'liked'
+                        when kinds.popularity_share is null
+                            then 'similar to ' || kinds.reason_shoe_name
+                        when kinds.brand = kinds.reason_shoe_brand and kinds.type = kinds.reason_shoe_type
+                            then 'similar to what you like: ' || kinds.brand || ' ' || kinds.type
+                        when kinds.brand = kinds.reason_shoe_brand
+                            then 'similar to what you like: ' || kinds.brand
+                        when kinds.type = kinds.reason_shoe_type
+                            then 'similar to what you like: ' || kinds.type
+                        -- led by behaviour, but its reason shoe already explains 3 picks: not named again
+                        when kinds.is_behaviour_led
+                            then 'similar to what you like'
+                        else 'similar to ' || kinds.reason_shoe_name
                     end
-                    || ' ' || kinds.reason_shoe_name
-            end
+            else case
+                    when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'add_to_wishlist'
+                        then 'on your wishlist'
+                    when kinds.reason_shoe_id = kinds.shoe_id and kinds.reason_interaction_type = 'view'
+                        then 'you looked at it before'
+                    else 'because you '
+                        || case kinds.reason_interaction_type
+                            when 'purchase' then 'bought'
+                            when 'add_to_wishlist' then 'wishlisted'
+                            when 'view' then 'viewed'
+                            else 'liked'
+                        end
+                        || ' ' || kinds.reason_shoe_name
+                end
         end as reason
     from kinds
 )
