@@ -19,17 +19,12 @@ from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
 from scripts.db import Database, DatabaseError
+from scripts.score import INPUT_QUERIES
 
 log = logging.getLogger(__name__)
 
-# name of the file (and of the view) -> the query, as scripts.score.read_inputs reads it
-QUERIES = {
-    "interaction_matrix": (
-        "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased,"
-        " wishlist_count > 0 as is_wishlisted from interaction_matrix"
-    ),
-    "user_segments": "select user_id, primary_usage, gender, age_band from user_segments",
-}
+# name of the file (and of the view) -> the query: the very queries scripts.score.read_inputs runs
+QUERIES = INPUT_QUERIES
 
 
 def parquet_path(directory: str | Path, name: str) -> Path:

@@ -30,7 +30,6 @@ import io
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from collections import Counter, deque
@@ -57,6 +56,7 @@ from scripts.contract import (
     storable,
 )
 from scripts.db import ROOT, Database, DatabaseError, UsageError
+from scripts.killpoints import kill_point
 from scripts.schema import SCHEMA_LOCK, create_tables
 
 log = logging.getLogger(__name__)
@@ -462,14 +462,7 @@ def _chunks(records: _Records, file_name: str, width: int, last_end: int, chunk_
 
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_LOAD_KILL_AT`` names this stage."""
-    wanted = os.environ.get(KILL_AT_ENV)
-    if not wanted:
-        return
-    _reached[stage] += 1
-    name, _, k = wanted.partition(":")
-    if name == stage and _reached[stage] == int(k or 1):
-        log.warning("%s=%s: killing this process", KILL_AT_ENV, wanted)
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill_point(KILL_AT_ENV, _reached, stage)
 
 
 @contextmanager

@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -53,6 +52,7 @@ import pandas as pd
 
 from scripts.cli import base_parser, setup_logging
 from scripts.db import Database, DatabaseError, describe
+from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,7 @@ class SinkError(RuntimeError):
 
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_NOTIFY_KILL_AT`` names this stage."""
-    wanted = os.environ.get(KILL_AT_ENV)
-    if not wanted:
-        return
-    _reached[stage] += 1
-    name, _, k = wanted.partition(":")
-    if name == stage and _reached[stage] == int(k or 1):
-        log.warning("%s=%s: killing this process", KILL_AT_ENV, wanted)
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill_point(KILL_AT_ENV, _reached, stage)
 
 
 def _utc_now() -> dt.datetime:

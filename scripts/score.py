@@ -25,11 +25,9 @@ import datetime as dt
 import itertools
 import json
 import logging
-import os
-import signal
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from tqdm import tqdm
 from scripts import model, refresh
 from scripts.cli import base_parser, setup_logging
 from scripts.db import Database, DatabaseError, UsageError, describe, require_built
+from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ CHECKPOINTS = (
     "before_commit",
     "committed",
 )
-_reached: dict[str, int] = {}  # checkpoints reached by this process, per stage
+_reached: Counter = Counter()  # checkpoints reached by this process, per stage
 RUN_LOCK = "shoerec.score"  # held by a scoring run from its start to its end (Database.session_lock)
 
 
@@ -256,14 +255,21 @@ class Inputs:
     reference_date: Any
 
 
-def read_inputs(db: Database) -> Inputs:
-    """Export the interaction matrix, the users' segments and the shoes' attributes."""
-    users = db.query_df("select user_id, primary_usage, gender, age_band from user_segments order by user_id")
-    shoes = db.query_df(f"select shoe_id, {', '.join(SHOE_FIELDS)} from shoes order by shoe_id")
-    matrix = db.query_df(
+# what a run reads from the two large views (also what scripts.export writes and Spark reads over JDBC)
+INPUT_QUERIES = {
+    "interaction_matrix": (
         "select user_id, shoe_id, cast(strength as real) as strength, purchase_count > 0 as is_purchased,"
         " wishlist_count > 0 as is_wishlisted from interaction_matrix"
-    )
+    ),
+    "user_segments": "select user_id, primary_usage, gender, age_band from user_segments",
+}
+
+
+def read_inputs(db: Database) -> Inputs:
+    """Export the interaction matrix, the users' segments and the shoes' attributes."""
+    users = db.query_df(INPUT_QUERIES["user_segments"] + " order by user_id")
+    shoes = db.query_df(f"select shoe_id, {', '.join(SHOE_FIELDS)} from shoes order by shoe_id")
+    matrix = db.query_df(INPUT_QUERIES["interaction_matrix"])
     bands = [band for (band,) in db.query("select age_band from age_bands order by min_age, age_band")]
     reference_date = db.scalar("select reference_date from current_settings")
 
@@ -440,14 +446,7 @@ def _now() -> dt.datetime:
 
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_SCORE_KILL_AT`` names this stage."""
-    wanted = os.environ.get(KILL_AT_ENV)
-    if not wanted:
-        return
-    _reached[stage] = _reached.get(stage, 0) + 1
-    name, _, k = wanted.partition(":")
-    if name == stage and _reached[stage] == int(k or 1):
-        log.warning("%s=%s: killing this process", KILL_AT_ENV, wanted)
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill_point(KILL_AT_ENV, _reached, stage)
 
 
 class _Stopwatch:
@@ -638,6 +637,57 @@ def exclusions(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:
     return inputs.purchased
 
 
+def mark_complete(
+    db: Database, run_id: int, parameters: dict[str, Any], counts: dict[str, int], clock: _Stopwatch
+) -> None:
+    """Mark the run complete with its parameters, counts and timings (inside the publishing transaction)."""
+    timings = {**clock.seconds, "total": clock.total()}
+    db.execute(
+        "update model_runs set status = 'complete', finished_at = ?, parameters = ?, n_users = ?,"
+        " n_shoes = ?, n_interactions = ?, n_recommendations = ?, timings = ? where run_id = ?",
+        [
+            _now(),
+            json.dumps(parameters, sort_keys=True),
+            counts["n_users"],
+            counts["n_shoes"],
+            counts["n_interactions"],
+            counts["n_recommendations"],
+            json.dumps(timings, sort_keys=True),
+            run_id,
+        ],
+    )
+
+
+def run_summary(
+    run_id: int,
+    counts: dict[str, int],
+    n_similarities: int,
+    n_segment_recommendations: int,
+    pruned: int,
+    reference_date: Any,
+    parameters: dict[str, Any],
+    clock: _Stopwatch,
+    commit_started: float,
+) -> dict[str, Any]:
+    """What :func:`score` returns for a published run (the run row's timings end before the commit)."""
+    timings = {
+        **clock.seconds,
+        "commit": round(time.perf_counter() - commit_started, 3),
+        "total": clock.total(),
+    }
+    return {
+        "run_id": run_id,
+        "status": "complete",
+        **counts,
+        "n_similarities": n_similarities,
+        "n_segment_recommendations": n_segment_recommendations,
+        "n_pruned_runs": pruned,
+        "reference_date": reference_date,
+        "parameters": parameters,
+        "timings": timings,
+    }
+
+
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
     with clock.stage("read"):
         # before the inputs: a load landing in between makes its customers look changed to a refresh
@@ -693,41 +743,24 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwa
                 "n_interactions": int(inputs.strength.nnz),
                 "n_recommendations": n_recommendations,
             }
-            timings = {**clock.seconds, "total": clock.total()}
-            db.execute(
-                "update model_runs set status = 'complete', finished_at = ?, parameters = ?, n_users = ?,"
-                " n_shoes = ?, n_interactions = ?, n_recommendations = ?, timings = ? where run_id = ?",
-                [
-                    _now(),
-                    json.dumps(parameters, sort_keys=True),
-                    *counts.values(),
-                    json.dumps(timings, sort_keys=True),
-                    run_id,
-                ],
-            )
+            mark_complete(db, run_id, parameters, counts, clock)
             _checkpoint("run_marked_complete")
             pruned = _prune(db, params["keep_runs"])
             refresh.prune_model_state(db, run_id)
             _checkpoint("before_commit")
         commit_started = time.perf_counter()
     _checkpoint("committed")
-    # the run row's timings end before the commit; the summary has it too
-    timings = {
-        **clock.seconds,
-        "commit": round(time.perf_counter() - commit_started, 3),
-        "total": clock.total(),
-    }
-    return {
-        "run_id": run_id,
-        "status": "complete",
-        **counts,
-        "n_similarities": len(similarities),
-        "n_segment_recommendations": len(segment_rows),
-        "n_pruned_runs": pruned,
-        "reference_date": inputs.reference_date,
-        "parameters": parameters,
-        "timings": timings,
-    }
+    return run_summary(
+        run_id,
+        counts,
+        len(similarities),
+        len(segment_rows),
+        pruned,
+        inputs.reference_date,
+        parameters,
+        clock,
+        commit_started,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,6 @@ environment (``PYSPARK_PYTHON``; the driver's own interpreter for a ``local`` ma
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -738,39 +737,23 @@ def _spark_run(
                 "n_interactions": int(n_interactions),
                 "n_recommendations": n_recommendations,
             }
-            timings = {**clock.seconds, "total": clock.total()}
-            db.execute(
-                "update model_runs set status = 'complete', finished_at = ?, parameters = ?, n_users = ?,"
-                " n_shoes = ?, n_interactions = ?, n_recommendations = ?, timings = ? where run_id = ?",
-                [
-                    scoring._now(),
-                    json.dumps(parameters, sort_keys=True),
-                    *counts.values(),
-                    json.dumps(timings, sort_keys=True),
-                    run_id,
-                ],
-            )
+            scoring.mark_complete(db, run_id, parameters, counts, clock)
             scoring._checkpoint("run_marked_complete")
             pruned = scoring._prune(db, params["keep_runs"])
             scoring._checkpoint("before_commit")
         commit_started = time.perf_counter()
     scoring._checkpoint("committed")
-    timings = {
-        **clock.seconds,
-        "commit": round(time.perf_counter() - commit_started, 3),
-        "total": clock.total(),
-    }
-    return {
-        "run_id": run_id,
-        "status": "complete",
-        **counts,
-        "n_similarities": len(similarities),
-        "n_segment_recommendations": len(segment_rows),
-        "n_pruned_runs": pruned,
-        "reference_date": reference_date,
-        "parameters": parameters,
-        "timings": timings,
-    }
+    return scoring.run_summary(
+        run_id,
+        counts,
+        len(similarities),
+        len(segment_rows),
+        pruned,
+        reference_date,
+        parameters,
+        clock,
+        commit_started,
+    )
 
 
 _REC_COLUMNS = [column.split()[0] for column in RECOMMENDATION_SCHEMA.split(",")]

@@ -1,32 +1,8 @@
 -- one row per message in the outbox (idempotency_key): what the daily job decided and did, with the
--- customer's address and the rendered texts; the unsubscribe token stays in the table.
+-- customer's address and the rendered texts; the unsubscribe token stays in the table (so the columns
+-- are listed, not notifications.*).
 
 create view outbox as
-
-with notifications_source as (
-    select
-        idempotency_key,
-        user_id,
-        kind,
-        purpose,
-        shoe_id,
-        purchased_on,
-        due_on,
-        channel,
-        address,
-        subject,
-        body,
-        status,
-        reason,
-        attempts,
-        queued_on,
-        sent_on,
-        created_at,
-        updated_at,
-        sent_at,
-        last_error
-    from notifications
-)
 
 select
     idempotency_key,
@@ -49,7 +25,7 @@ select
     updated_at,
     sent_at,
     last_error
-from notifications_source;
+from notifications;
 
 comment on view outbox is 'One row per message the daily job recorded (python -m scripts.notify): queued, sent, failed, suppressed or expired, without its unsubscribe token.';
 comment on column outbox.idempotency_key is '<kind>:<user_id>:<shoe_id>:<purchased_on>:<due_on>, unique.';
