@@ -70,10 +70,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from scripts.cli import setup_logging
-from scripts.db import ROOT, describe, engine_of
+from scripts.cli import positive_int, setup_logging
+from scripts.db import ROOT, describe, engine_of, with_search_path
 
 log = logging.getLogger(__name__)
 
@@ -712,11 +711,6 @@ class Target:
             path.unlink(missing_ok=True)
 
 
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-
-
 def fresh_target(db: str | None, work_dir: Path, suffix: str = "") -> Target:
     """A new, empty database: a DuckDB file, or a new schema in the PostgreSQL database of ``db``."""
     if db and engine_of(db) == "postgres":
@@ -726,7 +720,7 @@ def fresh_target(db: str | None, work_dir: Path, suffix: str = "") -> Target:
         with Database(db) as admin:
             admin.execute(f"create schema {schema}")
         log.info("fresh schema %s in %s", schema, describe(db))
-        return Target(_with_search_path(db, schema), created=True, schema=schema, base_url=db)
+        return Target(with_search_path(db, schema), created=True, schema=schema, base_url=db)
     path = Path(db) if db else work_dir / DEFAULT_DB_NAME
     if suffix:
         path = path.with_name(f"{path.stem}-{suffix}{path.suffix}")
@@ -1260,13 +1254,6 @@ def _comparison(stages: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return number
-
-
 def _stages(value: str) -> list[str]:
     names = [part.strip() for part in value.split(",") if part.strip()]
     unknown = sorted(set(names) - set(STAGES))
@@ -1282,14 +1269,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--users", type=_positive_int, default=DEFAULT_USERS, help="users to generate (default: %(default)s)"
+        "--users", type=positive_int, default=DEFAULT_USERS, help="users to generate (default: %(default)s)"
     )
     parser.add_argument(
-        "--shoes", type=_positive_int, default=DEFAULT_SHOES, help="shoes to generate (default: %(default)s)"
+        "--shoes", type=positive_int, default=DEFAULT_SHOES, help="shoes to generate (default: %(default)s)"
     )
     parser.add_argument(
         "--interactions",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"interactions to generate, about (default: {DEFAULT_INTERACTIONS_PER_USER} per user,"
         f" {DEFAULT_INTERACTIONS_PER_USER * DEFAULT_USERS} for {DEFAULT_USERS} users)",
@@ -1329,7 +1316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         help="threads of implicit's ALS (default: the available cores, %(default)s)",
     )

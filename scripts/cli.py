@@ -22,6 +22,17 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1, else the usage error names the value."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

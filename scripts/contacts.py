@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scripts.cli import base_parser, setup_logging
+from scripts.clock import utc_now
 from scripts.contract import Column, FileContract, parse_column, quote
 from scripts.db import Database, DatabaseError
 from scripts.load import DATA_DIR, LoadError, Problem
@@ -69,10 +70,6 @@ class ContactsSummary:
 
     def __str__(self) -> str:
         return f"contacts.csv: {self.rows_read} rows read, {self.rows_loaded} new preferences"
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def read_contacts(path: Path, channels: frozenset[str], *, now: dt.datetime | None = None) -> pd.DataFrame:
@@ -246,7 +243,7 @@ def load_contacts(
             ]
         )
     contacts["source"] = SOURCE_FILE
-    contacts["recorded_at"] = _utc_now()
+    contacts["recorded_at"] = utc_now()
     contacts["updated_at"] = pd.to_datetime(contacts["updated_at"]).dt.tz_localize(None)
     with db.transaction():
         before = db.scalar("select count(*) from contact_preferences")
@@ -277,7 +274,7 @@ def unsubscribe(db: Database, token: str, *, now: dt.datetime | None = None) -> 
     if not rows:
         return None
     user_id, channel, purpose = rows[0]
-    at = now or _utc_now()
+    at = now or utc_now()
     with db.transaction():
         address = db.scalar(
             "select address from contact_preferences where user_id = ? and channel = ? and purpose = ?"

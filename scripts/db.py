@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import pandas as pd
@@ -80,6 +81,12 @@ def engine_of(url: str) -> str:
 def describe(url: str) -> str:
     """The URL without its password, for logs and messages."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose sessions resolve unqualified names in ``schema`` (libpq ``options``)."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
 def _identifier(name: str) -> str:

@@ -58,6 +58,7 @@ from tqdm import tqdm
 
 from scripts import model, peers
 from scripts.cli import base_parser, setup_logging
+from scripts.clock import utc_now
 from scripts.db import Database, DatabaseError, UsageError, require_built
 from scripts.metrics import (
     METRICS,
@@ -744,7 +745,7 @@ def tune_warm(
 
 def store_tuned(db: Database, evaluation_id: int, params: dict[str, Any], names: Iterable[str]) -> None:
     """Make the tuned values the defaults: model parameters in tuned_parameters, half-life in settings."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utc_now()
     for name in names:
         if name == "half_life_days":
             db.execute("update settings set half_life_days = ?", [float(params[name])])
@@ -778,7 +779,7 @@ def evaluate(
     """Split, tune (optionally), evaluate every model, write the results; returns a summary."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
-    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    started_at = utc_now()
     clock = time.perf_counter()
     first, last = time_span(db)
     current_half_life = float(db.scalar("select half_life_days from settings"))
@@ -861,7 +862,7 @@ def evaluate(
             [
                 evaluation_id,
                 started_at,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                utc_now(),
                 split.cutoff,
                 test_share,
                 ",".join(relevant_types),

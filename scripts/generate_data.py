@@ -55,7 +55,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from scripts.cli import setup_logging
+from scripts.cli import positive_int, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -1367,13 +1367,6 @@ def generate(
     return result
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return number
-
-
 def _non_negative_int(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -1407,13 +1400,13 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     demo, real = PROFILES["demo"], PROFILES["real-log"]
     parser.add_argument(
         "--users",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"number of users (default: {demo.users}; real-log: {real.users})",
     )
     parser.add_argument(
         "--shoes",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"number of shoes (default: {demo.shoes}; real-log: {real.shoes})",
     )
@@ -1433,14 +1426,14 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     )
     parser.add_argument(
         "--months",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"length of the interaction window in calendar months (default: {demo.months}; "
         f"real-log: {real.months})",
     )
     parser.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="threads simulating user batches (default: 1 for small jobs, else every available core); "
         "the output does not depend on it",

@@ -45,6 +45,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from scripts.cli import base_parser, setup_logging
+from scripts.clock import utc_now
 from scripts.contract import (
     CONTRACTS,
     INTERACTIONS,
@@ -811,7 +812,7 @@ def load(
         A file or column is missing, or (strict mode) any row is invalid; nothing was written.
     """
     clock = time.perf_counter()
-    started_at = _utc_now()
+    started_at = utc_now()
     data_dir = Path(data_dir)
     headers, warnings = check_files(data_dir)
     for warning in warnings:
@@ -939,7 +940,7 @@ def _record_run(db: Database, data_dir: Path, skip_invalid: bool, started_at: da
         [
             load_id,
             started_at,
-            _utc_now(),
+            utc_now(),
             str(data_dir.resolve()),
             skip_invalid,
             sum(counts.read for counts in files.values()),
@@ -953,10 +954,6 @@ def _record_run(db: Database, data_dir: Path, skip_invalid: bool, started_at: da
         [load_id],
     )
     return load_id
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # -- command line -------------------------------------------------------------------------------

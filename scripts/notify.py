@@ -51,6 +51,7 @@ import jinja2.sandbox
 import pandas as pd
 
 from scripts.cli import base_parser, setup_logging
+from scripts.clock import utc_now
 from scripts.db import Database, DatabaseError, describe
 from scripts.killpoints import kill_point
 
@@ -92,10 +93,6 @@ class SinkError(RuntimeError):
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_NOTIFY_KILL_AT`` names this stage."""
     kill_point(KILL_AT_ENV, _reached, stage)
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # -- pure parts ----------------------------------------------------------------------------------
@@ -578,7 +575,7 @@ def notify(
     now : datetime, optional
         The clock (naive UTC), for quiet hours and timestamps; default now.
     """
-    now = now or _utc_now()
+    now = now or utc_now()
     summary = RunSummary(is_dry_run=dry_run)
     settings = enqueue(db, on, now, summary, dry_run=dry_run)
     if sink is not None and not dry_run:

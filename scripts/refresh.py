@@ -35,6 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scripts import model
+from scripts.clock import Stopwatch, utc_now
 from scripts.db import Database, UsageError
 
 log = logging.getLogger(__name__)
@@ -317,15 +318,9 @@ def _fail_abandoned(db: Database) -> None:
         db.execute(
             "update model_refreshes set status = 'failed', finished_at = ?,"
             " error = 'abandoned: the process stopped before publishing' where status = 'running'",
-            [_now()],
+            [utc_now(seconds=True)],
         )
         log.warning("marked %d abandoned refresh(es) failed", count)
-
-
-def _now():
-    from scripts.score import _now as now
-
-    return now()
 
 
 def refresh(db: Database) -> dict[str, Any]:
@@ -339,7 +334,7 @@ def refresh(db: Database) -> dict[str, Any]:
     from scripts import score
 
     with db.session_lock(score.RUN_LOCK):
-        clock = score._Stopwatch()
+        clock = Stopwatch()
         _fail_abandoned(db)
         latest = db.query("select run_id, parameters from latest_model_run")
         if not latest:
@@ -349,7 +344,7 @@ def refresh(db: Database) -> dict[str, Any]:
         refresh_id = int(db.scalar("select coalesce(max(refresh_id), 0) + 1 from model_refreshes"))
         db.execute(
             "insert into model_refreshes (refresh_id, run_id, status, started_at) values (?, ?, 'running', ?)",
-            [refresh_id, run_id, _now()],
+            [refresh_id, run_id, utc_now(seconds=True)],
         )
         score._checkpoint("refresh_after_running_row")
         try:
@@ -358,7 +353,7 @@ def refresh(db: Database) -> dict[str, Any]:
             try:
                 db.execute(
                     "update model_refreshes set status = 'failed', finished_at = ?, error = ? where refresh_id = ?",
-                    [_now(), f"{type(exc).__name__}: {exc}"[:2000], refresh_id],
+                    [utc_now(seconds=True), f"{type(exc).__name__}: {exc}"[:2000], refresh_id],
                 )
             except Exception:
                 log.exception("could not mark refresh %d failed", refresh_id)
@@ -417,7 +412,13 @@ def _refresh(db: Database, refresh_id: int, run_id: int, params: dict[str, Any],
         db.execute(
             "update model_refreshes set status = 'complete', finished_at = ?, n_users = ?, n_recommendations = ?,"
             " timings = ? where refresh_id = ?",
-            [_now(), len(user_ids), n_recommendations, json.dumps(timings, sort_keys=True), refresh_id],
+            [
+                utc_now(seconds=True),
+                len(user_ids),
+                n_recommendations,
+                json.dumps(timings, sort_keys=True),
+                refresh_id,
+            ],
         )
         score._checkpoint("refresh_before_commit")
     score._checkpoint("refresh_committed")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import itertools
 import json
 import logging
@@ -30,7 +29,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +40,7 @@ from tqdm import tqdm
 
 from scripts import model, refresh
 from scripts.cli import base_parser, setup_logging
+from scripts.clock import Stopwatch, utc_now
 from scripts.db import Database, DatabaseError, UsageError, describe, require_built
 from scripts.killpoints import kill_point
 
@@ -440,30 +439,9 @@ def recommendation_batches(
 # ---------------------------------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
 def _checkpoint(stage: str) -> None:
     """Test hook: die here, as abruptly as possible, if ``$SHOEREC_SCORE_KILL_AT`` names this stage."""
     kill_point(KILL_AT_ENV, _reached, stage)
-
-
-class _Stopwatch:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._started = time.perf_counter()
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
-
-    def total(self) -> float:
-        return round(time.perf_counter() - self._started, 3)
 
 
 def _fail_abandoned(db: Database) -> int:
@@ -477,7 +455,7 @@ def _fail_abandoned(db: Database) -> int:
         db.execute(
             "update model_runs set status = 'failed', finished_at = ?,"
             " error = 'abandoned: the process stopped before publishing' where status = 'running'",
-            [_now()],
+            [utc_now(seconds=True)],
         )
         log.warning("marked %d abandoned running run(s) failed", count)
     return int(count or 0)
@@ -503,7 +481,7 @@ def _start_run(db: Database, params: dict[str, Any]) -> int:
     db.execute(
         "insert into model_runs (run_id, status, started_at, reference_date, parameters)"
         " select ?, 'running', ?, reference_date, ? from current_settings",
-        [run_id, _now(), json.dumps(params, sort_keys=True)],
+        [run_id, utc_now(seconds=True), json.dumps(params, sort_keys=True)],
     )
     return run_id
 
@@ -512,7 +490,7 @@ def _mark_failed(db: Database, run_id: int, error: BaseException) -> None:
     try:
         db.execute(
             "update model_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
-            [_now(), f"{type(error).__name__}: {error}"[:2000], run_id],
+            [utc_now(seconds=True), f"{type(error).__name__}: {error}"[:2000], run_id],
         )
     except Exception:  # the connection itself may be gone; the next run marks it failed
         log.exception("could not mark run %d failed", run_id)
@@ -564,7 +542,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
     # one run at a time (PostgreSQL: an advisory lock; DuckDB: the file lock), so that a run never
     # marks a live run abandoned, never takes the id of another, and never prunes one in progress
     with db.session_lock(RUN_LOCK):
-        clock = _Stopwatch()
+        clock = Stopwatch()
         _fail_abandoned(db)
         run_id = _start_run(db, params)
         _checkpoint("after_running_row")
@@ -638,7 +616,7 @@ def exclusions(inputs: Inputs, params: dict[str, Any]) -> sp.csr_matrix:
 
 
 def mark_complete(
-    db: Database, run_id: int, parameters: dict[str, Any], counts: dict[str, int], clock: _Stopwatch
+    db: Database, run_id: int, parameters: dict[str, Any], counts: dict[str, int], clock: Stopwatch
 ) -> None:
     """Mark the run complete with its parameters, counts and timings (inside the publishing transaction)."""
     timings = {**clock.seconds, "total": clock.total()}
@@ -646,7 +624,7 @@ def mark_complete(
         "update model_runs set status = 'complete', finished_at = ?, parameters = ?, n_users = ?,"
         " n_shoes = ?, n_interactions = ?, n_recommendations = ?, timings = ? where run_id = ?",
         [
-            _now(),
+            utc_now(seconds=True),
             json.dumps(parameters, sort_keys=True),
             counts["n_users"],
             counts["n_shoes"],
@@ -666,7 +644,7 @@ def run_summary(
     pruned: int,
     reference_date: Any,
     parameters: dict[str, Any],
-    clock: _Stopwatch,
+    clock: Stopwatch,
     commit_started: float,
 ) -> dict[str, Any]:
     """What :func:`score` returns for a published run (the run row's timings end before the commit)."""
@@ -688,7 +666,7 @@ def run_summary(
     }
 
 
-def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: _Stopwatch) -> dict[str, Any]:
+def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwatch) -> dict[str, Any]:
     with clock.stage("read"):
         # before the inputs: a load landing in between makes its customers look changed to a refresh
         events = refresh.event_counts(db)

@@ -52,6 +52,7 @@ import scipy.sparse as sp
 
 from scripts import export, model
 from scripts import score as scoring
+from scripts.clock import Stopwatch
 from scripts.db import Database, describe
 
 log = logging.getLogger(__name__)
@@ -571,7 +572,7 @@ def score(db: Database, master: str, driver_memory: str | None = None, **overrid
     scoring.refuse_empty(db)
     # one run at a time, in-process or on Spark (scripts.score.RUN_LOCK)
     with db.session_lock(scoring.RUN_LOCK):
-        clock = scoring._Stopwatch()
+        clock = Stopwatch()
         scoring._fail_abandoned(db)
         run_id = scoring._start_run(db, params)
         scoring._checkpoint("after_running_row")

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-from scripts.db import Database
+from scripts.db import Database, with_search_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -31,11 +30,6 @@ def _with_database(url: str, name: str) -> str:
     base, _, query = url.partition("?")
     head, _, _ = base.rpartition("/")
     return f"{head}/{name}" + (f"?{query}" if query else "")
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +66,7 @@ def fresh_url(engine: str, request, tmp_path: Path) -> str:
     with Database(base) as admin:
         admin.execute(f"create schema {schema}")
     request.addfinalizer(lambda: _drop_schema(base, schema))
-    return _with_search_path(base, schema)
+    return with_search_path(base, schema)
 
 
 def _drop_schema(base: str, schema: str) -> None:
@@ -132,7 +126,7 @@ def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
     schema = f"bundled_{uuid.uuid4().hex[:8]}"
     with Database(pg_database_url) as admin:
         admin.execute(f"create schema {schema}")
-    url = _with_search_path(pg_database_url, schema)
+    url = with_search_path(pg_database_url, schema)
     with Database(url) as db, Database(bundled_duckdb_url, read_only=True) as source:
         create_schema(db)
         load(db, build.BUNDLED_DATA_DIR)

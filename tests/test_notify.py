@@ -441,7 +441,9 @@ def test_a_killed_run_loses_nothing_and_sends_nothing_twice(db_url, engine, tmp_
 @pytest.fixture
 def bundled_copy(engine, bundled_duckdb_url, request, tmp_path):
     """A writable copy of the bundled, scored database, with data/contacts.csv loaded."""
-    from conftest import DATA_DIR, _with_search_path
+    from conftest import DATA_DIR
+
+    from scripts.db import with_search_path
 
     if engine == "duckdb":
         url = str(tmp_path / "bundled.duckdb")
@@ -455,7 +457,7 @@ def bundled_copy(engine, bundled_duckdb_url, request, tmp_path):
         with Database(base) as admin:
             admin.execute(f"create schema {schema}")
         request.addfinalizer(lambda: _drop(base, schema))
-        url = _with_search_path(base, schema)
+        url = with_search_path(base, schema)
         with Database(url) as db, Database(bundled_duckdb_url, read_only=True) as source:
             create_schema(db)
             load(db, DATA_DIR, progress=False)
