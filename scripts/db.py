@@ -3,7 +3,8 @@
 It turns ``--db`` / ``SHOEREC_DB`` into a connection, renders SQL files for the chosen engine
 (jinja2 with the macros in ``sql/macros.sql``) and offers the few operations the steps need:
 run a statement with bound parameters, fetch rows or a DataFrame, run a script, bulk-insert a
-DataFrame, and a transaction block. Everything else in the project is engine-agnostic.
+DataFrame, a transaction block, locks, and the catalogue (relations, a table's keys, the view files
+in dependency order). Everything else in the project is engine-agnostic.
 
 Placeholders are written ``?`` everywhere; they are translated to ``%s`` for psycopg2.
 
@@ -24,6 +25,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -87,6 +89,28 @@ def with_search_path(url: str, schema: str) -> str:
     """A PostgreSQL URL whose sessions resolve unqualified names in ``schema`` (libpq ``options``)."""
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def quote_identifier(identifier: str) -> str:
+    """Any name as a quoted SQL identifier (for names read from the catalogue)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
+    """The project's view files (one view per file in ``views/``), each after the views it reads."""
+    files = {path.stem: path for path in sorted(views_dir.glob("*.sql"))}
+    texts = {name: _code_only(path.read_text(encoding="utf-8")) for name, path in files.items()}
+    graph = {
+        name: {other for other in files if other != name and re.search(rf"\b{other}\b", text)}
+        for name, text in texts.items()
+    }
+    return [files[name] for name in TopologicalSorter(graph).static_order()]
+
+
+def _code_only(sql: str) -> str:
+    """The SQL without comments and string literals (a view named in a comment is no dependency)."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
 def _identifier(name: str) -> str:
@@ -355,6 +379,46 @@ class Database:
             [kind],
         )
         return {name for (name,) in rows}
+
+    @contextmanager
+    def keys_built_after(self, table: str) -> Iterator[None]:
+        """Drop ``table``'s foreign keys and secondary indexes for the block, build them again after it.
+
+        PostgreSQL only (a no-op on DuckDB, which has no ``drop constraint``), and only when this
+        session may alter the table (it owns it, or is a member of its owner). Inside a transaction
+        no other session ever sees the table without them. The table is analysed after the rebuild,
+        for the plans of the queries that follow.
+        """
+        foreign_keys, indexes = [], []
+        if self.is_postgres:
+            owned = "cast(? as regclass) in (select oid from pg_class where pg_has_role(relowner, 'USAGE'))"
+            foreign_keys = self.query(
+                "select conname, pg_get_constraintdef(oid) from pg_constraint"
+                f" where conrelid = cast(? as regclass) and contype = 'f' and {owned}",
+                [table, table],
+            )
+            indexes = self.query(
+                "select schemas.nspname, classes.relname, pg_get_indexdef(classes.oid)"
+                " from pg_index as indexes"
+                " inner join pg_class as classes on classes.oid = indexes.indexrelid"
+                " inner join pg_namespace as schemas on schemas.oid = classes.relnamespace"
+                f" where indexes.indrelid = cast(? as regclass) and not indexes.indisunique and {owned}",
+                [table, table],
+            )
+        for name, _ in foreign_keys:
+            self.execute(f"alter table {table} drop constraint {quote_identifier(name)}")
+        for schema, name, _ in indexes:
+            self.execute(f"drop index {quote_identifier(schema)}.{quote_identifier(name)}")
+        yield
+        for _, _, definition in indexes:
+            self.execute(definition)
+        for name, definition in foreign_keys:
+            self.execute(f"alter table {table} add constraint {quote_identifier(name)} {definition}")
+        if foreign_keys or indexes:
+            self.execute(f"analyze {table}")
+            log.debug(
+                "%s: %d foreign keys and %d indexes built again", table, len(foreign_keys), len(indexes)
+            )
 
     # -- locks between processes -----------------------------------------------------------
     # PostgreSQL: advisory locks keyed by the lock's name and the current schema (steps on one

@@ -714,7 +714,7 @@ def _append_interactions(db: Database) -> tuple[int, int, int]:
 
 @contextmanager
 def _bulk_append(db: Database, table: str, rows: int):
-    """For a bulk append on PostgreSQL: drop the foreign keys and secondary indexes, build them after.
+    """For a bulk append: the foreign keys and secondary indexes dropped for it and built after it.
 
     PostgreSQL checks a foreign key with one trigger call per inserted row (three per event here),
     and inserting rows in random order into large indexes thrashes the buffer cache; together they
@@ -722,47 +722,14 @@ def _bulk_append(db: Database, table: str, rows: int):
     building an index sorts once (1M events: about 3x faster). All of it happens in the load's
     transaction, so no one ever sees the table without them; the price is an exclusive lock on the
     table until the commit. It pays off for an append of at least ``BULK_ROWS`` rows that is also
-    large next to what the table holds (a quarter of it); it is skipped otherwise, on DuckDB (no
-    ``drop constraint``), and when the table is not ours to alter.
+    large next to what the table holds (a quarter of it); ``Database.keys_built_after`` does it
+    (nothing on DuckDB, nothing for a table that is not ours to alter).
     """
-    foreign_keys, indexes = [], []
     if db.is_postgres and rows >= BULK_ROWS and rows * 4 >= db.scalar(f"select count(*) from {table}"):
-        owned = "cast(? as regclass) in (select oid from pg_class where pg_has_role(relowner, 'USAGE'))"
-        foreign_keys = db.query(
-            "select conname, pg_get_constraintdef(oid) from pg_constraint"
-            f" where conrelid = cast(? as regclass) and contype = 'f' and {owned}",
-            [table, table],
-        )
-        indexes = db.query(
-            "select schemas.nspname, classes.relname, pg_get_indexdef(classes.oid)"
-            " from pg_index as indexes"
-            " inner join pg_class as classes on classes.oid = indexes.indexrelid"
-            " inner join pg_namespace as schemas on schemas.oid = classes.relnamespace"
-            f" where indexes.indrelid = cast(? as regclass) and not indexes.indisunique and {owned}",
-            [table, table],
-        )
-    for name, _ in foreign_keys:
-        db.execute(f"alter table {table} drop constraint {_quoted(name)}")
-    for schema, name, _ in indexes:
-        db.execute(f"drop index {_quoted(schema)}.{_quoted(name)}")
-    yield
-    for _, _, definition in indexes:
-        db.execute(definition)
-    for name, definition in foreign_keys:
-        db.execute(f"alter table {table} add constraint {_quoted(name)} {definition}")
-    if foreign_keys or indexes:
-        db.execute(f"analyze {table}")  # fresh statistics for the queries that follow a bulk load
-        log.debug(
-            "%s: %d foreign keys and %d indexes built after %d rows",
-            table,
-            len(foreign_keys),
-            len(indexes),
-            rows,
-        )
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+        with db.keys_built_after(table):
+            yield
+    else:
+        yield
 
 
 def _fetch_problems(db: Database, limit: int) -> list[Problem]:

@@ -34,7 +34,7 @@ import os
 import re
 
 from scripts.cli import base_parser, setup_logging
-from scripts.db import SQL_DIR, VIEWS_DIR, Database, describe
+from scripts.db import SQL_DIR, Database, describe, view_files
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +54,13 @@ def _name(value: str) -> str:
     return value
 
 
-def our_views() -> list[str]:
-    """The names of the project's views (one file per view in ``views/``)."""
-    return sorted(path.stem for path in VIEWS_DIR.glob("*.sql"))
-
-
 def _existing_views(db: Database, schema: str) -> list[str]:
     rows = db.query(
         "select table_name from information_schema.views where table_schema = ?",
         [schema],
     )
     present = {name for (name,) in rows}
-    return [name for name in our_views() if name in present]
+    return sorted(path.stem for path in view_files() if path.stem in present)
 
 
 def _is_provisioned(db: Database, reader: str, schema: str) -> bool:

@@ -9,35 +9,15 @@ created again, so changing a view's columns is harmless.
 from __future__ import annotations
 
 import logging
-import re
-from graphlib import TopologicalSorter
-from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
-from scripts.db import SQL_DIR, VIEWS_DIR, Database
+from scripts.db import SQL_DIR, Database, view_files
 from scripts.roles import apply_grants
 
 log = logging.getLogger(__name__)
 
 TABLE_FILES = ("tables.sql", "defaults.sql")
 SCHEMA_LOCK = "shoerec.schema"  # held by a schema build and by a load (scripts.load), one at a time
-
-
-def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
-    """The view files in an order where every view comes after the views it reads."""
-    files = {path.stem: path for path in sorted(views_dir.glob("*.sql"))}
-    texts = {name: _code_only(path.read_text(encoding="utf-8")) for name, path in files.items()}
-    graph = {
-        name: {other for other in files if other != name and re.search(rf"\b{other}\b", text)}
-        for name, text in texts.items()
-    }
-    return [files[name] for name in TopologicalSorter(graph).static_order()]
-
-
-def _code_only(sql: str) -> str:
-    """The SQL without comments and string literals (a view named in a comment is no dependency)."""
-    sql = re.sub(r"--[^\n]*", "", sql)
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
 def create_tables(db: Database) -> None:

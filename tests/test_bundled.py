@@ -12,8 +12,7 @@ import pytest
 from test_sql_views import _kind_of, canonical, fetch
 
 from scripts import build, evaluate
-from scripts.db import Database
-from scripts.schema import view_files
+from scripts.db import Database, view_files
 
 
 @pytest.fixture(scope="module")

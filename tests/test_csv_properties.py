@@ -31,9 +31,9 @@ from scripts.contract import (
     USERS,
     parse_column,
 )
-from scripts.db import Database
+from scripts.db import Database, view_files
 from scripts.load import LoadError, load
-from scripts.schema import create_schema, view_files
+from scripts.schema import create_schema
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 FAST = settings(max_examples=100, deadline=None)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import pytest
 
 from scripts.contract import BIGINT_MAX, BIGINT_MIN, LIFESPAN_DAYS_MAX, PRICE_MAX
-from scripts.db import Database
+from scripts.db import Database, view_files
 from scripts.load import LoadError, load
-from scripts.schema import create_schema, view_files
+from scripts.schema import create_schema
 
 VIEWS = [path.stem for path in view_files()]
 PERSONAL_LIFESPAN_CAP = 36525  # days: 100 years (views/purchases.sql)

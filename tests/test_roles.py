@@ -18,10 +18,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from scripts import roles
-from scripts.db import Database
+from scripts.db import ROOT, Database
 from scripts.schema import create_schema, create_views
 
-DASHBOARD = roles.VIEWS_DIR.parent / "dashboard.py"
+DASHBOARD = ROOT / "dashboard.py"
 INSUFFICIENT_PRIVILEGE = "42501"
 # PostgreSQL refuses these for every role, before any privilege check (a view that is not
 # automatically updatable; TRUNCATE of a view): for the reader they count as refused when the

@@ -2,7 +2,8 @@
 
 import pytest
 
-from scripts.schema import create_schema, view_files
+from scripts.db import view_files
+from scripts.schema import create_schema
 
 TABLES = {
     "interaction_types",

@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 from conftest import ENGINES, fresh_url
 
-from scripts.db import Database
-from scripts.schema import create_schema, view_files
+from scripts.db import Database, view_files
+from scripts.schema import create_schema
 
 ASSERTIONS_DIR = Path(__file__).resolve().parent / "sql_assertions"
 ASSERTIONS = sorted(ASSERTIONS_DIR.glob("*.sql"))

@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from scripts.db import Database
-from scripts.schema import create_schema, view_files
+from scripts.db import Database, view_files
+from scripts.schema import create_schema
 
 FLOAT_DECIMALS = 6
 EXPECTED_FILE = "expected.csv"
