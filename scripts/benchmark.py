@@ -2,8 +2,9 @@
 
     python -m scripts.benchmark [--users 100000] [--shoes 5000] [--interactions 5000000]
                                 [--db URL] [--compare-db URL] [--work-dir bench]
-                                [--stages generate,load,score,native,model,implicit]
-                                [--no-implicit] [--scaling [SIZES]] [--json FILE] [--keep-db]
+                                [--stages generate,load,score,native,model,implicit,refresh]
+                                [--refresh-customers 1000] [--no-implicit] [--scaling [SIZES]]
+                                [--json FILE] [--keep-db]
 
 Every stage runs in a fresh child process (multiprocessing, spawn), so the peak memory printed for a
 stage is that stage's own (the maximum resident set size of its process, imports included; worker
@@ -25,6 +26,15 @@ processes of the generator are reported apart). The stages, in order:
             same interaction matrix: export, fit, recommend N=50 for every user with
             filter_already_liked_items=True, in batches; nothing written. Needs
             `pip install -r requirements-bench.txt`; skipped with a message when missing.
+  refresh   python -m scripts.score --refresh beside the full run: first (in a process of its own,
+            outside the clock) a day's delivery changing --refresh-customers customers, 80% returning
+            customers with 1-3 new events and 20% brand-new ones with an event or two, loaded by
+            scripts.load as an addition (users.csv of the new customers, interactions.csv of the new
+            events); then the refresh of the latest run: the changed customers found, the run's model
+            rebuilt from its stored state, their lists scored and published. The report sets its
+            seconds beside the score stage's (the issue's target: under 10% of a full run at 100,000
+            customers). Last of the bulk stages: it adds events, and the stages before it measure the
+            data the score stage scored.
   serve     scripts.serve_bench on the scored database: one customer's top 10 of user_recommendations,
             user_messages and replacement_suggestions with 4 concurrent clients, simple and prepared
             protocols (pgbench on PostgreSQL), p50 / p99 beside the raw indexed lookup of the same top 10
@@ -71,21 +81,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.benchmarking.changes import split as split_changes
 from scripts.cli import positive_int, setup_logging
 from scripts.db import ROOT, describe, engine_of, with_search_path
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "load", "score", "native", "model", "implicit", "serve")
+STAGES = ("generate", "load", "score", "native", "model", "implicit", "refresh", "serve")
 # serve times latency, not bulk: only when asked for (--stages ...,serve)
 DEFAULT_STAGES = tuple(stage for stage in STAGES if stage != "serve")
 # the stages run again on --compare-db
-COMPARED_STAGES = ("load", "score", "native")
+COMPARED_STAGES = ("load", "score", "native", "refresh")
 DEFAULT_USERS = 100_000
 DEFAULT_SHOES = 5_000
 DEFAULT_INTERACTIONS_PER_USER = 50
 DEFAULT_WORK_DIR = ROOT / "bench"
 DEFAULT_DB_NAME = "benchmark.duckdb"
+DEFAULT_REFRESH_CUSTOMERS = 1_000
 TOP_N = 50
 IMPLICIT_PARAMS = {"factors": 64, "iterations": 15, "random_state": 42}
 IMPLICIT_BATCH_USERS = 10_000
@@ -96,6 +108,8 @@ TARGETS = (
     {"users": (1, 100_000), "seconds": 60.0, "peak_gib": 4.0, "text": "up to 100,000 users"},
     {"users": (1_000_000, None), "seconds": None, "peak_gib": 8.0, "text": "1,000,000 users"},
 )
+# ... and of the refresh (issue 12): from this many users, at most this share of the full run's seconds
+REFRESH_TARGET = {"users": 100_000, "share": 0.10}
 
 WHAT = {
     "generate": "simulate + write the three CSV files",
@@ -104,6 +118,7 @@ WHAT = {
     "native": "the engine's bulk read of the CSV files, export of the matrix, write of the run's rows",
     "model": "export, fit, similarities, segments, top-50 all users; no write",
     "implicit": "export, ALS fit, recommend top-50 all users; no write",
+    "refresh": "score --refresh: find the changed customers, rebuild the run's model, score, publish",
     "serve": "one customer's rows of the customer-facing views, p50 / p99 (scripts.serve_bench)",
 }
 
@@ -375,6 +390,58 @@ def stage_score(task: dict[str, Any]) -> dict[str, Any]:
         "run_id": summary["run_id"],
         "counts": {key: summary[key] for key in summary if key.startswith("n_")},
         "parameters": _model_params(summary["parameters"]),
+    }
+
+
+def stage_changes(task: dict[str, Any]) -> dict[str, Any]:
+    """Before the refresh: a day's delivery changing ``refresh_customers`` customers, loaded by scripts.load."""
+    import shutil
+    import tempfile
+    from dataclasses import asdict
+
+    from scripts.benchmarking.changes import write_changes
+    from scripts.db import Database
+    from scripts.load import load
+
+    parts: dict[str, float] = {}
+    delivery = Path(tempfile.mkdtemp(prefix="refresh-changes-", dir=task["data_dir"]))
+    try:
+        with Database(task["url"]) as db:
+            clock = time.perf_counter()
+            changes = write_changes(db, delivery, task["refresh_customers"], seed=task["seed"])
+            parts["write"] = round(time.perf_counter() - clock, 3)
+            summary = load(db, delivery, progress=False)
+            parts["load"] = round(summary.seconds, 3)
+    finally:
+        shutil.rmtree(delivery, ignore_errors=True)
+    log.info("%s", summary)
+    return {
+        "rows": summary.rows_read,
+        "rows_per_second": _rate(summary.rows_read, summary.seconds),
+        "parts": parts,
+        "changes": asdict(changes),
+        "files": {name: vars(counts) for name, counts in summary.files.items()},
+    }
+
+
+def stage_refresh(task: dict[str, Any]) -> dict[str, Any]:
+    """scripts.score --refresh after the changes: the changed customers scored with the run's model."""
+    from scripts.db import Database
+    from scripts.refresh import refresh
+
+    started = time.perf_counter()
+    with Database(task["url"]) as db:
+        summary = refresh(db)
+    seconds = round(time.perf_counter() - started, 3)
+    timings = dict(summary["timings"])
+    return {
+        "seconds": seconds,
+        "rows": summary["n_recommendations"],
+        "rows_per_second": _rate(summary["n_recommendations"], timings.get("write", 0.0)),
+        "parts": {name: value for name, value in timings.items() if name != "total"},
+        "refresh_id": summary["refresh_id"],
+        "run_id": summary["run_id"],
+        "n_users": summary["n_users"],
     }
 
 
@@ -664,7 +731,10 @@ STAGE_IMPORTS = {
     "native": ["duckdb", "pyarrow", "scripts.db"],
     "model": _SCORING + ["tqdm"],
     "implicit": _SCORING + ["implicit.cpu.als", "threadpoolctl", "tqdm"],
+    "refresh": _SCORING + ["scripts.refresh"],
     "serve": ["duckdb", "scripts.serve_bench"],
+    # the refresh's delivery, before it (not a stage of its own: run_stages runs it for the refresh)
+    "changes": ["numpy", "pandas", "duckdb", "scripts.load", "scripts.benchmarking.changes"],
 }
 
 STAGE_FUNCTIONS = {
@@ -674,7 +744,9 @@ STAGE_FUNCTIONS = {
     "native": stage_native,
     "model": stage_model,
     "implicit": stage_implicit,
+    "refresh": stage_refresh,
     "serve": stage_serve,
+    "changes": stage_changes,
 }
 
 
@@ -829,7 +901,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if "load" in stages:
         target = fresh_target(args.db, work_dir)
-    elif set(stages) & {"score", "model", "implicit", "serve"}:
+    elif set(stages) & {"score", "model", "implicit", "refresh", "serve"}:
         target = existing_target(args.db, work_dir)
     else:  # generating only
         target = Target(args.db or str(work_dir / DEFAULT_DB_NAME))
@@ -860,14 +932,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "verbose": args.verbose,
         "max_rss_mib": args.max_rss_gib * 1024 if args.max_rss_gib else None,
         "serve_seconds": args.serve_seconds,
+        "refresh_customers": args.refresh_customers,
     }
     try:
-        for stage in stages:
-            log.info("stage %s ...", stage)
-            results["stages"][stage] = outcome = run_stage(stage, task)
-            log.info(
-                "stage %s: %.1f s, peak RSS %.0f MiB", stage, outcome["seconds"], outcome["peak_rss_mib"]
-            )
+        results["stages"] = run_stages(stages, task)
         if args.compare_db:
             results["compare"] = run_compare(args, work_dir, task, stages)
         if args.scaling:
@@ -882,19 +950,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def run_stages(stages: list[str], task: dict[str, Any]) -> dict[str, Any]:
+    """Each stage in its own process, in order; the refresh after its delivery, set beside the score."""
+    engine = engine_of(task["url"])
+    outcomes: dict[str, Any] = {}
+    for stage in stages:
+        log.info("stage %s on %s ...", stage, engine)
+        changes = run_stage("changes", task) if stage == "refresh" else None
+        outcomes[stage] = outcome = run_stage(stage, task)
+        if changes is not None:
+            outcome["changes"] = changes
+        log.info(
+            "stage %s on %s: %.1f s, peak RSS %.0f MiB",
+            stage,
+            engine,
+            outcome["seconds"],
+            outcome["peak_rss_mib"],
+        )
+    if "refresh" in outcomes and "score" in outcomes:
+        refreshed, full = outcomes["refresh"], outcomes["score"]
+        refreshed["score_seconds"] = full["seconds"]
+        refreshed["ratio_to_score"] = round(refreshed["seconds"] / full["seconds"], 4)
+        if full.get("cpu_seconds"):
+            refreshed["cpu_ratio_to_score"] = round(refreshed["cpu_seconds"] / full["cpu_seconds"], 4)
+    return outcomes
+
+
 def run_compare(
     args: argparse.Namespace, work_dir: Path, task: dict[str, Any], stages: list[str]
 ) -> dict[str, Any]:
     """Load, score and native again on ``--compare-db`` (a fresh database), from the same files."""
     target = fresh_target(args.compare_db, work_dir, suffix="compare")
-    compared: dict[str, Any] = {"engine": target.engine, "database": describe(target.url), "stages": {}}
+    compared: dict[str, Any] = {"engine": target.engine, "database": describe(target.url)}
     try:
-        for stage in COMPARED_STAGES:
-            if stage not in stages:
-                continue
-            log.info("stage %s on %s ...", stage, target.engine)
-            compared["stages"][stage] = outcome = run_stage(stage, {**task, "url": target.url})
-            log.info("stage %s on %s: %.1f s", stage, target.engine, outcome["seconds"])
+        compared["stages"] = run_stages(
+            [stage for stage in COMPARED_STAGES if stage in stages], {**task, "url": target.url}
+        )
     finally:
         if args.keep_db:
             log.info("kept the compared database: %s", describe(target.url))
@@ -1005,6 +1096,17 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": peak_gib <= target["peak_gib"],
             }
         )
+    refreshed = results["stages"].get("refresh")
+    if refreshed and "ratio_to_score" in refreshed and users >= REFRESH_TARGET["users"]:
+        checks.append(
+            {
+                "what": f"refresh of {refreshed['n_users']:,} changed customers / full score run, {users:,}"
+                " users: share of seconds",
+                "limit": REFRESH_TARGET["share"],
+                "measured": refreshed["ratio_to_score"],
+                "met": refreshed["ratio_to_score"] <= REFRESH_TARGET["share"],
+            }
+        )
     return checks
 
 
@@ -1034,6 +1136,11 @@ def _parts_label(stage: str, part: str) -> str:
         ("score", "score"): "scoring (not overlapped)",
         ("score", "write"): "write (insert rows)",
         ("load", "load"): "load (validate..commit)",
+        ("refresh", "changed"): "find changed customers",
+        ("refresh", "model"): "rebuild the run's model",
+        ("refresh", "read"): "read their rows",
+        ("refresh", "score"): "score",
+        ("refresh", "write"): "write + publish",
     }
     return labels.get((stage, part), part)
 
@@ -1072,6 +1179,9 @@ def format_report(results: dict[str, Any]) -> str:
         lines += _stage_table(compare["stages"], {})
         lines += _native_ratios(compare["stages"], compare["engine"])
         lines += _engine_ratios(config["engine"], stages, compare["engine"], compare["stages"])
+    lines += _refresh_lines(stages)
+    if compare and compare["stages"].get("refresh"):
+        lines += _refresh_lines(compare["stages"], f" on {compare['engine']}")
     lines.append("")
     lines += _comparison(stages)
     lines += _serve_lines(stages)
@@ -1089,7 +1199,7 @@ def format_report(results: dict[str, Any]) -> str:
                 f"{_mem(point['peak_rss_mib']):>11}{_share(point.get('others_cpu_share')):>8}"
             )
     if results.get("targets"):
-        lines += ["", "targets of the issue (score stage):"]
+        lines += ["", "targets of the issues (score stage; refresh):"]
         for check in results["targets"]:
             lines.append(
                 f"  {check['what']}: {check['measured']:g} (limit {check['limit']:g}) "
@@ -1138,6 +1248,41 @@ def _stage_table(stages: dict[str, Any], skipped: dict[str, str]) -> list[str]:
             elif stage == "load" and part == "load":
                 extra = f"{_n(outcome.get('rows')):>13}{_n(rate):>11}{'':>8}   rows read from the three files"
             lines.append(f"{'  ' + _parts_label(stage, part):<28}{seconds:>9.1f}{blank}{extra}".rstrip())
+    return lines
+
+
+def _refresh_lines(stages: dict[str, Any], where: str = "") -> list[str]:
+    """The refresh beside the full run: what changed, how long each took, the share."""
+    refreshed = stages.get("refresh")
+    if not refreshed:
+        return []
+    lines = [
+        "",
+        f"refresh beside the full run{where} (python -m scripts.score --refresh, a process of its own):",
+    ]
+    delivery = refreshed.get("changes")
+    if delivery:
+        changes = delivery["changes"]
+        lines.append(
+            f"  the delivery: {changes['customers']:,} customers changed ({changes['existing_customers']:,}"
+            f" returning with {changes['events'] - changes['events_of_new']:,} new events,"
+            f" {changes['new_customers']:,} brand-new with {changes['events_of_new']:,}), loaded by"
+            f" scripts.load in {delivery['parts']['load']:.1f} s (not in the refresh's seconds)"
+        )
+    lines.append(
+        f"  refresh: {refreshed['n_users']:,} customers, {refreshed['rows']:,} rows in"
+        f" {refreshed['seconds']:.2f} s (CPU {refreshed.get('cpu_seconds', 0):.1f} s)"
+    )
+    if "ratio_to_score" in refreshed:
+        score = stages["score"]
+        cpu = refreshed.get("cpu_ratio_to_score")
+        lines.append(
+            f"  full score stage: {score['seconds']:.1f} s (CPU {score.get('cpu_seconds', 0):.1f} s)"
+            f" -> refresh / full run: {refreshed['ratio_to_score']:.1%} of the seconds"
+            + (f", {cpu:.1%} of the CPU seconds" if cpu is not None else "")
+        )
+    else:
+        lines.append("  no score stage in this run to set it beside")
     return lines
 
 
@@ -1309,6 +1454,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma list of stages to run, in this order: {','.join(STAGES)} (default: all but serve)",
     )
     parser.add_argument(
+        "--refresh-customers",
+        type=positive_int,
+        default=DEFAULT_REFRESH_CUSTOMERS,
+        metavar="N",
+        help="refresh stage: customers changed before it, a fifth of them brand-new (default: %(default)s)",
+    )
+    parser.add_argument(
         "--implicit",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -1359,6 +1511,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     if args.interactions is None:
         args.interactions = DEFAULT_INTERACTIONS_PER_USER * args.users
+    if "refresh" in args.stages:
+        _, returning = split_changes(args.refresh_customers)
+        if returning > args.users:
+            parser.error(
+                f"--refresh-customers {args.refresh_customers}: {returning:,} of them are existing customers,"
+                f" more than --users {args.users:,}"
+            )
     if args.scaling:
         try:
             scaling_sizes(args.scaling, args.users)

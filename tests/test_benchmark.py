@@ -47,9 +47,9 @@ def _check_stage(results: dict, stage: str) -> dict:
 
 
 def test_every_stage_is_measured_and_printed(tmp_path, capsys):
-    results, table = _run(tmp_path, capsys, "--keep-db")
+    results, table = _run(tmp_path, capsys, "--keep-db", "--refresh-customers", "20")
 
-    assert list(results["stages"]) == ["generate", "load", "score", "native", "model"]
+    assert list(results["stages"]) == ["generate", "load", "score", "native", "model", "refresh"]
     assert results["skipped"] == {"implicit": "--no-implicit"}
     for stage in results["stages"]:
         _check_stage(results, stage)
@@ -80,8 +80,11 @@ def test_every_stage_is_measured_and_printed(tmp_path, capsys):
     ratio = load["rows_per_second"] / native["rates"]["read"]
     assert f"read_csv with typed columns: {native['rates']['read']:,.0f} rows/s -> {ratio:.0%}" in table
 
+    # the refresh, last: the stages before it measured the data the score stage scored
+    assert results["stages"]["refresh"]["n_users"] == 20
+
     # the table: one line per stage with its seconds, the machine, the targets that apply
-    for stage in ("generate", "load", "score", "native", "model"):
+    for stage in ("generate", "load", "score", "native", "model", "refresh"):
         line = next(line for line in table.splitlines() if line.startswith(stage + " "))
         assert f"{results['stages'][stage]['seconds']:.1f}" in line
     assert "implicit" in table and "skipped" in table
@@ -150,6 +153,41 @@ def test_a_second_engine_is_compared_in_the_same_run(tmp_path, capsys, pg_databa
     assert schemas == []
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_the_refresh_is_set_beside_the_full_run(tmp_path, capsys, request, tiny_csv, engine):
+    database = [] if engine == "duckdb" else ["--db", request.getfixturevalue("pg_database_url")]
+    results, table = _run(
+        tmp_path,
+        capsys,
+        *database,
+        "--stages",
+        "load,score,refresh",
+        "--refresh-customers",
+        "40",
+        work_dir=tiny_csv,
+    )
+
+    refreshed = _check_stage(results, "refresh")
+    score = results["stages"]["score"]
+    # the delivery: 40 customers changed, a fifth of them brand-new, all loaded by scripts.load
+    delivery = refreshed["changes"]
+    assert delivery["changes"]["customers"] == 40
+    assert delivery["changes"]["new_customers"] == 8 and delivery["changes"]["existing_customers"] == 32
+    assert delivery["files"]["users.csv"]["loaded"] == 8
+    assert delivery["files"]["interactions.csv"]["loaded"] == delivery["changes"]["events"]
+    assert not delivery["files"]["shoes.csv"]["present"]
+    # every changed customer refreshed, and only they, against the run the score stage wrote
+    assert refreshed["n_users"] == 40
+    assert refreshed["run_id"] == score["run_id"]
+    assert refreshed["rows"] > 0 and set(refreshed["parts"]) >= {"changed", "model", "read", "score", "write"}
+    assert refreshed["ratio_to_score"] == pytest.approx(refreshed["seconds"] / score["seconds"], abs=1e-4)
+    assert refreshed["cpu_ratio_to_score"] > 0
+    assert "refresh beside the full run" in table
+    assert f"{refreshed['ratio_to_score']:.1%} of the seconds" in table
+    # 300 users: no target applies (the is at 100,000)
+    assert not any("refresh" in check["what"] for check in results["targets"])
+
+
 def test_missing_implicit_is_skipped_with_a_message(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(benchmark, "implicit_available", lambda: False)
     out = tmp_path / "results.json"
@@ -168,6 +206,9 @@ def test_arguments_are_checked():
         benchmark.main(["--stages", "generate,bogus"])
     with pytest.raises(SystemExit):
         benchmark.main(["--users", "0"])
+    # a fifth of the changed customers are new: 400 returning ones need 400 users
+    with pytest.raises(SystemExit):
+        benchmark.main(["--users", "300", "--stages", "refresh", "--refresh-customers", "500"])
     assert benchmark.scaling_sizes("auto", 100_000) == [25_000, 50_000, 100_000]
     assert benchmark.scaling_sizes("50000,25000", 100_000) == [25_000, 50_000]
     with pytest.raises(ValueError):
