@@ -6,17 +6,8 @@ create view care_notifications as
 
 with purchases_source as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        is_latest_purchase,
-        next_purchase_on,
-        name,
-        material,
-        care_instructions,
-        end_of_life_on
+        user_id, shoe_id, purchased_at, purchased_on, purchase_number, is_latest_purchase, next_purchase_on, name,
+        material, care_instructions, end_of_life_on
     from purchases
 ),
 
@@ -31,15 +22,7 @@ settings_in_force as (
 -- the material's own schedule row if it has one, else the '*' row (whole rows, not column by column)
 scheduled as (
     select
-        purchases_source.user_id,
-        purchases_source.shoe_id,
-        purchases_source.purchased_at,
-        purchases_source.purchased_on,
-        purchases_source.purchase_number,
-        purchases_source.is_latest_purchase,
-        purchases_source.name,
-        purchases_source.material,
-        purchases_source.end_of_life_on,
+        purchases_source.*,
         coalesce(
             least(purchases_source.next_purchase_on, purchases_source.end_of_life_on),
             purchases_source.end_of_life_on
@@ -67,69 +50,34 @@ scheduled as (
 -- reminder k is due on purchased_on + first + (k - 1) x repeat; count those strictly before stops_on
 counted as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        is_latest_purchase,
-        name,
-        material,
-        end_of_life_on,
-        stops_on,
-        first_reminder_days,
-        repeat_every_days,
-        title,
-        instructions,
+        scheduled.*,
         cast(
             floor(
-                (cast(stops_on - purchased_on as double precision) - first_reminder_days - 1) / repeat_every_days
+                (
+                    cast(scheduled.stops_on - scheduled.purchased_on as double precision)
+                    - scheduled.first_reminder_days - 1
+                ) / scheduled.repeat_every_days
             )
             as integer
         ) + 1 as reminder_count
     from scheduled
-    where first_reminder_days is not null
+    where scheduled.first_reminder_days is not null
 ),
 
 reminders as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        is_latest_purchase,
-        name,
-        material,
-        end_of_life_on,
-        stops_on,
-        first_reminder_days,
-        repeat_every_days,
-        title,
-        instructions,
-        {{ series(1, 'reminder_count') }} as reminder_number
+        counted.*,
+        {{ series(1, 'counted.reminder_count') }} as reminder_number
     from counted
-    where reminder_count >= 1
+    where counted.reminder_count >= 1
 ),
 
 dated as (
     select
-        reminders.user_id,
-        reminders.shoe_id,
-        reminders.purchased_at,
-        reminders.purchased_on,
-        reminders.purchase_number,
-        reminders.is_latest_purchase,
-        reminders.reminder_number,
+        reminders.*,
         reminders.purchased_on
         + reminders.first_reminder_days
         + cast(cast(reminders.reminder_number - 1 as bigint) * reminders.repeat_every_days as integer) as due_on,
-        reminders.name,
-        reminders.material,
-        reminders.title,
-        reminders.instructions,
-        reminders.end_of_life_on,
-        reminders.stops_on,
         settings_in_force.reference_date,
         settings_in_force.due_soon_days
     from reminders

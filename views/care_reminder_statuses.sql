@@ -6,17 +6,8 @@ create view care_reminder_statuses as
 
 with reminders_source as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        reminder_number,
-        due_on,
-        name,
-        title,
-        instructions,
-        end_of_life_on
+        user_id, shoe_id, purchased_at, purchased_on, purchase_number, reminder_number, due_on, name, title,
+        instructions, end_of_life_on
     from care_notifications
 ),
 

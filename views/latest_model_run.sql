@@ -5,20 +5,7 @@
 create view latest_model_run as
 
 with complete_runs as (
-    select
-        run_id,
-        status,
-        started_at,
-        finished_at,
-        reference_date,
-        parameters,
-        n_users,
-        n_shoes,
-        n_interactions,
-        n_recommendations,
-        timings
-    from model_runs
-    where status = 'complete'
+    select * from model_runs where status = 'complete'
 )
 
 select
@@ -38,7 +25,9 @@ select
         as double precision
     ) as duration_seconds
 from complete_runs
-where run_id = (select max(newest.run_id) from complete_runs as newest);
+-- the newest: run_id is the key, so this is at most one row
+order by run_id desc
+limit 1;
 
 comment on view latest_model_run is 'The newest (highest run_id) complete scoring run, zero or one row; the recommendation views read its run_id.';
 comment on column latest_model_run.parameters is 'Every parameter of the run, as JSON text.';

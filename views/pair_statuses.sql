@@ -6,19 +6,8 @@ create view pair_statuses as
 
 with purchases_source as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        next_purchase_on,
-        name,
-        brand,
-        type,
-        price,
-        personal_lifespan_days,
-        window_opens_on,
-        end_of_life_on
+        user_id, shoe_id, purchased_at, purchased_on, purchase_number, next_purchase_on, name, brand, type, price,
+        personal_lifespan_days, window_opens_on, end_of_life_on
     from purchases
 ),
 
