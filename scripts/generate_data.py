@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import Any
 
 from scripts.cli import positive_int, setup_logging
 from scripts.generator.batches import batch_size
@@ -85,6 +86,7 @@ __all__ = [  # what other modules import from here; the code is in scripts/gener
     "main",
     "make_catalogue",
     "make_users",
+    "options",
     "simulate_batch",
     "simulate_real_log",
     "window",
@@ -170,23 +172,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> dict[str, int]:
-    """The command: write the files ``argv`` asks for; returns the counts of :func:`generate`."""
+def options(argv: list[str] | None = None) -> dict[str, Any]:
+    """The keyword arguments of :func:`generate` that the command line ``argv`` asks for.
+
+    ``generate(**options(argv))`` returns the counts the command logs. Sets up logging (``-v``).
+    """
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    return generate(
-        args.out,
-        users=args.users,
-        shoes=args.shoes,
-        interactions=args.interactions,
-        seed=args.seed,
-        end_date=args.end_date,
-        months=args.months,
-        workers=args.workers,
-        progress=not args.no_progress,
-        profile=args.profile,
-    )
+    return {
+        "out_dir": args.out,
+        "users": args.users,
+        "shoes": args.shoes,
+        "interactions": args.interactions,
+        "seed": args.seed,
+        "end_date": args.end_date,
+        "months": args.months,
+        "workers": args.workers,
+        "progress": not args.no_progress,
+        "profile": args.profile,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command: write the files ``argv`` asks for; returns the exit code (0)."""
+    generate(**options(argv))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,15 +10,18 @@ import csv
 import datetime as dt
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scripts.generate_data import INTERACTION_TYPES, format_interactions, generate, main, window
+from scripts.generate_data import INTERACTION_TYPES, format_interactions, generate, main, options, window
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO / "data"
 FILES = ("users.csv", "shoes.csv", "interactions.csv")
 END = pd.Timestamp("2026-06-30 23:59:59", tz="UTC")
 USAGES = {"running", "walking", "casual", "hiking", "training", "basketball", "formal"}
@@ -31,11 +34,32 @@ SCHEDULED_MATERIALS = {"leather", "suede", "mesh", "canvas", "knit", "synthetic"
 
 
 def test_command_at_defaults_reproduces_bundled_data(tmp_path):
-    counts = main(["--out", str(tmp_path), "--no-progress"])
-    for name in FILES:
+    assert main(["--out", str(tmp_path), "--no-progress"]) == 0
+    for name in (*FILES, "contacts.csv"):
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
-    assert counts["interactions"] == (DATA_DIR / "interactions.csv").read_bytes().count(b"\n") - 1
     assert not list(tmp_path.glob(".*.tmp"))  # temporary files renamed or removed
+
+
+def test_command_exits_with_0(tmp_path):
+    small = ["--users", "40", "--shoes", "10", "--no-progress"]
+    assert main(["--out", str(tmp_path / "main"), *small]) == 0
+    process = subprocess.run(
+        [sys.executable, "-m", "scripts.generate_data", "--out", str(tmp_path / "process"), *small],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr
+    for name in FILES:
+        assert (tmp_path / "process" / name).read_bytes() == (tmp_path / "main" / name).read_bytes(), name
+
+
+def test_options_are_the_arguments_of_generate(tmp_path):
+    # the counts the command logs, for a caller that wants them: generate(**options(argv))
+    counts = generate(**options(["--out", str(tmp_path), "--users", "40", "--shoes", "10", "--no-progress"]))
+    assert (counts["users"], counts["shoes"]) == (40, 10)
+    assert counts["interactions"] == (tmp_path / "interactions.csv").read_bytes().count(b"\n") - 1
 
 
 def test_demo_profile_named_is_the_default(tmp_path):

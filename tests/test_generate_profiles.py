@@ -25,7 +25,7 @@ WEEK = pd.Timedelta(days=7)
 @pytest.fixture(scope="module")
 def real_log_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("real_log")
-    main(["--profile", "real-log", "--out", str(folder), "--no-progress"])
+    assert main(["--profile", "real-log", "--out", str(folder), "--no-progress"]) == 0
     return folder
 
 
