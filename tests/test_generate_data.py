@@ -292,13 +292,15 @@ def test_purchases_and_wishlists_mostly_follow_a_view(bundled):
     assert _preceded(interactions, "purchase", ["view", "add_to_wishlist"]) < 1.0
 
 
-def test_segments_prefer_their_own_kind_of_shoe(bundled):
+def _events_with_user_and(bundled, interaction_type, shoe_column):
+    """The events of one type, with the user's columns and one column of the shoe."""
     users, shoes, interactions = bundled
-    purchases = (
-        interactions[interactions.interaction_type == "purchase"]
-        .merge(users, on="user_id")
-        .merge(shoes[["shoe_id", "type"]], on="shoe_id")
-    )
+    events = interactions[interactions.interaction_type == interaction_type]
+    return events.merge(users, on="user_id").merge(shoes[["shoe_id", shoe_column]], on="shoe_id")
+
+
+def test_segments_prefer_their_own_kind_of_shoe(bundled):
+    purchases = _events_with_user_and(bundled, "purchase", "type")
     own_types = {
         "running": {"running", "trail running"},
         "hiking": {"hiking boot", "trail running"},
@@ -315,12 +317,7 @@ def test_segments_prefer_their_own_kind_of_shoe(bundled):
 def test_personal_taste_beyond_the_segment(bundled):
     # users' views lean to their own favourite brands: the top brand's share of a user's views is
     # clearly higher than after shuffling the views among users of the same primary usage
-    users, shoes, interactions = bundled
-    views = (
-        interactions[interactions.interaction_type == "view"]
-        .merge(users, on="user_id")
-        .merge(shoes[["shoe_id", "brand"]], on="shoe_id")
-    )
+    views = _events_with_user_and(bundled, "view", "brand")
 
     def mean_top_brand_share(frame):
         counts = frame.groupby(["user_id", "brand"]).size()
