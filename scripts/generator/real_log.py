@@ -195,27 +195,62 @@ def simulate_real_log(
     ]
     user, shoe, taste = (np.concatenate(parts) for parts in zip(*drawn, strict=True))
 
-    # burst: the last one if the shoe came out after the first burst began, else either
-    second_share = rng.uniform(0.3, 0.7, n_users)[user]
-    burst = (rng.random(len(user)) < second_share) | (shoes.released_at[shoe] > burst_start[user, 0])
-    burst = burst.astype(np.int64)
-    at = burst_start[user, burst] + (rng.random(len(user)) * burst_length[user, burst]).astype(np.int64)
-    at = np.minimum(np.maximum(at, shoes.released_at[shoe]), end)
-
-    # type: cuts of the liking at the target shares (fewer views here: the extra views come on top)
-    liking = taste + REAL_LOG_TYPE_NOISE * rng.logistic(size=len(user))
-    share = np.array(REAL_LOG_TYPE_SHARE) * (1 + extra_share) - [extra_share, 0, 0]
-    cuts = np.quantile(liking, np.cumsum(share)[:-1] / share.sum()) if len(user) else np.zeros(2)
-    kind = np.searchsorted(cuts, liking).astype(np.int64)
-
-    # a few wishlisted or bought pairs were viewed a little earlier
-    extra = np.flatnonzero((kind > VIEW) & (rng.random(len(user)) < REAL_LOG_EXTRA_VIEW_SHARE))
-    extra_at = at[extra] - 1 - rng.exponential(3600.0, len(extra)).astype(np.int64)
-    extra_at = np.maximum(extra_at, np.maximum(shoes.released_at[shoe[extra]], start))
-    user = np.concatenate((user, user[extra]))
-    shoe = np.concatenate((shoe, shoe[extra]))
-    kind = np.concatenate((kind, np.full(len(extra), VIEW)))
-    at = np.concatenate((at, extra_at))
-
+    at = _times_in_bursts(rng, user, shoe, burst_start, burst_length, shoes.released_at, end)
+    kind = _types_by_liking(rng, taste, extra_share)
+    user, shoe, kind, at = _with_extra_views(rng, user, shoe, kind, at, shoes.released_at, start)
     order = np.lexsort((shoe, kind, at, user))
     return users.user_id[user[order]], shoes.shoe_id[shoe[order]], kind[order], at[order]
+
+
+def _times_in_bursts(
+    rng: np.random.Generator,
+    user: np.ndarray,
+    shoe: np.ndarray,
+    burst_start: np.ndarray,
+    burst_length: np.ndarray,
+    released_at: np.ndarray,
+    end: int,
+) -> np.ndarray:
+    """A time per drawn (user, shoe) in one of the user's bursts, not before the shoe's release.
+
+    The last burst if the shoe came out after the first burst began, else either (the second with
+    a share per user).
+    """
+    second_share = rng.uniform(0.3, 0.7, len(burst_start))[user]
+    burst = (rng.random(len(user)) < second_share) | (released_at[shoe] > burst_start[user, 0])
+    burst = burst.astype(np.int64)
+    at = burst_start[user, burst] + (rng.random(len(user)) * burst_length[user, burst]).astype(np.int64)
+    return np.minimum(np.maximum(at, released_at[shoe]), end)
+
+
+def _types_by_liking(rng: np.random.Generator, taste: np.ndarray, extra_share: float) -> np.ndarray:
+    """Type codes: cuts of the liking (taste + logistic noise) at the target shares.
+
+    Fewer views than ``REAL_LOG_TYPE_SHARE`` says, by ``extra_share`` of all events: the extra
+    views (:func:`_with_extra_views`) come on top.
+    """
+    liking = taste + REAL_LOG_TYPE_NOISE * rng.logistic(size=len(taste))
+    share = np.array(REAL_LOG_TYPE_SHARE) * (1 + extra_share) - [extra_share, 0, 0]
+    cuts = np.quantile(liking, np.cumsum(share)[:-1] / share.sum()) if len(taste) else np.zeros(2)
+    return np.searchsorted(cuts, liking).astype(np.int64)
+
+
+def _with_extra_views(
+    rng: np.random.Generator,
+    user: np.ndarray,
+    shoe: np.ndarray,
+    kind: np.ndarray,
+    at: np.ndarray,
+    released_at: np.ndarray,
+    start: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The events plus a view a little earlier of a few wishlisted or bought pairs (appended)."""
+    extra = np.flatnonzero((kind > VIEW) & (rng.random(len(user)) < REAL_LOG_EXTRA_VIEW_SHARE))
+    extra_at = at[extra] - 1 - rng.exponential(3600.0, len(extra)).astype(np.int64)
+    extra_at = np.maximum(extra_at, np.maximum(released_at[shoe[extra]], start))
+    return (
+        np.concatenate((user, user[extra])),
+        np.concatenate((shoe, shoe[extra])),
+        np.concatenate((kind, np.full(len(extra), VIEW))),
+        np.concatenate((at, extra_at)),
+    )
