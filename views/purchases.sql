@@ -41,15 +41,14 @@ purchases_to_date as (
 
 numbered as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        reference_date,
-        replacement_window_share,
-        row_number() over (partition by user_id, shoe_id order by purchased_at) as purchase_number,
-        count(*) over (partition by user_id, shoe_id) as purchase_count,
-        lead(purchased_on) over (partition by user_id, shoe_id order by purchased_at) as next_purchase_on
+        purchases_to_date.*,
+        row_number() over (
+            partition by purchases_to_date.user_id, purchases_to_date.shoe_id order by purchases_to_date.purchased_at
+        ) as purchase_number,
+        count(*) over (partition by purchases_to_date.user_id, purchases_to_date.shoe_id) as purchase_count,
+        lead(purchases_to_date.purchased_on) over (
+            partition by purchases_to_date.user_id, purchases_to_date.shoe_id order by purchases_to_date.purchased_at
+        ) as next_purchase_on
     from purchases_to_date
 ),
 
@@ -71,15 +70,7 @@ user_wear as (
 -- wear factor can overflow an integer or a date (the contract's 1..3650 days never reach the cap)
 lifespans as (
     select
-        numbered.user_id,
-        numbered.shoe_id,
-        numbered.purchased_at,
-        numbered.purchased_on,
-        numbered.purchase_number,
-        numbered.purchase_count,
-        numbered.next_purchase_on,
-        numbered.reference_date,
-        numbered.replacement_window_share,
+        numbered.*,
         shoes_source.name,
         shoes_source.brand,
         shoes_source.type,

@@ -6,28 +6,7 @@ create view replacement_windows as
 -- the latest purchase of each (user, shoe) (is_latest_purchase), taken with distinct on so that
 -- PostgreSQL estimates one row per pair rather than guessing at a filter on window functions
 with latest_pairs as (
-    select distinct on (user_id, shoe_id)
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        purchase_count,
-        name,
-        brand,
-        type,
-        material,
-        color,
-        price,
-        primary_usage,
-        lifespan_days,
-        wear_factor,
-        personal_lifespan_days,
-        end_of_life_on,
-        window_opens_on,
-        days_owned,
-        wear_share,
-        days_to_end_of_life
+    select distinct on (user_id, shoe_id) *
     from purchases
     order by user_id asc, shoe_id asc, purchased_at desc
 ),

@@ -8,14 +8,7 @@ with segments as (
 ),
 
 matrix as (
-    select
-        user_id,
-        shoe_id,
-        view_count,
-        wishlist_count,
-        purchase_count,
-        first_interaction_at,
-        last_interaction_at
+    select user_id, shoe_id, view_count, wishlist_count, purchase_count, first_interaction_at, last_interaction_at
     from interaction_matrix
 ),
 
