@@ -29,6 +29,8 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.utils.extmath import randomized_svd
 
+from scripts import kernels
+
 # Relative size below which a row's score range counts as "constant" (float32 noise).
 _FLAT = 1e-5
 _WORD = re.compile(r"\w+")
@@ -684,31 +686,18 @@ def explain(
     ndarray of shape (n_users, n), int32
         Shoe index of the reason, -1 for users without history and for padding.
     """
-    n_users, n = index.shape
-    reason = np.full((n_users, n), -1, dtype=np.int32)
-    lengths = np.diff(R.indptr)
-    if R.nnz == 0 or n == 0:
-        return reason
-    n_shoes = grams.shape[0]
-    # one row per rank of the list, one column per history entry (u, i): the pair (j, i), read as
-    # grams[j, i] (a user's entries are sorted by i, hence close in memory).
-    entry_user = np.repeat(np.arange(n_users), lengths)
-    cells = np.maximum(index, 0).T.astype(np.int64)[:, entry_user] * n_shoes + R.indices
-    # both similarities of each pair in one gather
-    pairs = np.take(grams.view(np.float64).reshape(-1), cells).view(np.float32)
-    # contribution of i to j: strength x (alpha cf similarity + beta content similarity)
-    contribution = pairs[:, 0::2] * (cf_coef[entry_user] * R.data)
-    contribution += pairs[:, 1::2] * (content_coef[entry_user] * R.data)
-    # best entry per (user, j): max over the user's run of entries, then the first entry reaching it
-    has_history = lengths > 0
-    starts = R.indptr[:-1][has_history]
-    best = np.maximum.reduceat(contribution, starts, axis=1)
-    reached = contribution >= np.repeat(best, lengths[has_history], axis=1)
-    position = np.where(reached, np.arange(R.nnz, dtype=np.int32), np.int32(R.nnz))
-    first = np.minimum.reduceat(position, starts, axis=1).T
-    # back to shoe indices; padding stays -1
-    reason[has_history] = R.indices[first]
-    reason[index < 0] = -1
+    reason = np.empty(index.shape, dtype=np.int32)
+    # per user and pick, over the user's history (scripts/kernels.py: no (picks x entries) array)
+    kernels.explain_picks(
+        R.indptr,
+        R.indices,
+        R.data,
+        np.ascontiguousarray(index, dtype=np.int32),
+        grams,
+        np.asarray(cf_coef, dtype=np.float32),
+        np.asarray(content_coef, dtype=np.float32),
+        reason,
+    )
     return reason
 
 
@@ -963,36 +952,49 @@ def recommend(
     R = sp.csr_matrix(R, dtype=np.float32)
     R.sum_duplicates()
     R.eliminate_zeros()
+    n_users, n_shoes = R.shape
+    n = max(min(int(n), n_shoes), 0)
     n_known = np.diff(R.indptr)
     cold = n_known == 0
     weight = cf_weights(n_known, model.cf_k)
-    # collaborative part and its per-user range
-    cf = model.cf(R)
-    cf_low, cf_scale = row_range(cf)
-    # content part and its per-user range
-    content, profile_norm = content_scores(R, model.content)
-    content_low, content_scale = row_range(content)
     # the segment's cold-start score (already 0..1) joins the content side as a prior that fades
     # with history: p = m / (n + m), so a user without history gets the prior alone
-    prior = model.segment_scores[np.asarray(user_segment)]
     p = prior_weights(n_known, model.prior_k)
-    # blend on one scale without rescaling the matrices:
+    # per user in one compiled pass (scripts/kernels.py): the CF part and the content part, each
+    # one's range, the blend on one scale without rescaling the rows,
     #   w (cf - lo) s + (1 - w) [(1 - p) (content - lo') s' + p prior]  =  a cf + b content + c prior + const
-    # and the per-user constant does not change the ranking
+    # (the per-user constant does not change the ranking), the excluded shoes dropped, the top n
+    empty = np.zeros((0, 0), np.float32)
+    if model.cf_operator is None:
+        operator, cf_rows = empty, np.ascontiguousarray(cf_scores(R, model.item_factors), dtype=np.float32)
+    else:
+        operator, cf_rows = np.ascontiguousarray(model.cf_operator, dtype=np.float32), empty
+    X = model.content
+    if exclude is None:
+        ex_indptr, ex_indices = np.zeros(n_users + 1, np.int32), np.zeros(0, np.int32)
+    else:
+        exclude = sp.csr_matrix(exclude)
+        ex_indptr, ex_indices = exclude.indptr, exclude.indices
+    index = np.empty((n_users, n), np.int32)
+    value = np.empty((n_users, n), np.float32)
+    picked_cf, own_content, prior_part = (np.empty((n_users, n), np.float32) for _ in range(3))
+    ranges = np.empty((n_users, 4), np.float32)
+    profile_norm = np.empty(n_users, np.float32)
+    kernels.score_top_n(
+        R.indptr, R.indices, R.data, operator, cf_rows,
+        X.indptr, X.indices, X.data, X.shape[1],
+        model.segment_scores, np.asarray(user_segment, dtype=np.int64),
+        ex_indptr, ex_indices, weight, p, _FLAT,
+        index, value, picked_cf, own_content, prior_part, ranges, profile_norm,
+    )  # fmt: skip
+    cf_low, cf_scale, content_low, content_scale = ranges.T
     a = weight * cf_scale
     b = (1 - weight) * (1 - p) * content_scale
     c = (1 - weight) * p
-    score = cf * a[:, None]
-    score += content * b[:, None]
-    score += prior * c[:, None]
-    # drop excluded shoes, keep the top n; then the parts of the chosen shoes on their 0..1 scale
-    index, value = top_n(score, n, exclude)
-    del score
-    safe = np.maximum(index, 0)
-    cf_part = (np.take_along_axis(cf, safe, axis=1) - cf_low[:, None]) * cf_scale[:, None]
+    # the parts of the chosen shoes on their 0..1 scale
+    cf_part = (picked_cf - cf_low[:, None]) * cf_scale[:, None]
     cf_part[cold] = np.nan
-    own_content = (np.take_along_axis(content, safe, axis=1) - content_low[:, None]) * content_scale[:, None]
-    prior_part = np.take_along_axis(prior, safe, axis=1)
+    own_content = (own_content - content_low[:, None]) * content_scale[:, None]
     content_part = (1 - p)[:, None] * own_content + p[:, None] * prior_part
     value -= (a * cf_low + (1 - weight) * (1 - p) * content_scale * content_low)[:, None]
     # explain: the history shoe contributing most to each pick

@@ -346,6 +346,63 @@ def test_explain_matches_a_brute_force_argmax():
             assert reason[user, rank] == history[np.argmax(terms)]
 
 
+def _recommend_in_numpy(fit: model.HybridModel, R, user_segment, n, exclude):
+    """The blend and top-N of model.recommend written out in whole-array numpy, as the reference of the
+    compiled pass: ties to the lower column, excluded shoes never, padding -1."""
+    R = sp.csr_matrix(R, dtype=np.float32)
+    n_known = np.diff(R.indptr)
+    weight = model.cf_weights(n_known, fit.cf_k)
+    p = model.prior_weights(n_known, fit.prior_k)
+    cf = fit.cf(R)
+    content, _ = model.content_scores(R, fit.content)
+    cf_low, cf_scale = model.row_range(cf)
+    content_low, content_scale = model.row_range(content)
+    prior = fit.segment_scores[user_segment]
+    a, b, c = weight * cf_scale, (1 - weight) * (1 - p) * content_scale, (1 - weight) * p
+    score = cf * a[:, None] + content * b[:, None] + prior * c[:, None]
+    score[exclude.toarray() != 0] = -np.inf
+    columns = np.broadcast_to(np.arange(score.shape[1]), score.shape)
+    order = np.lexsort((columns, -score), axis=1)[:, :n]
+    value = np.take_along_axis(score, order, axis=1)
+    index = np.where(np.isneginf(value), -1, order)
+    value = value - (a * cf_low + b * content_low)[:, None]
+    return index, np.where(index >= 0, value, np.nan)
+
+
+@pytest.mark.parametrize("weights", [{}, {"ease_weight": 1.0}, {"ease_weight": 0.5, "knn_weight": 0.5}])
+def test_recommend_matches_the_numpy_formulas(weights):
+    rng = np.random.default_rng(21)
+    n_users, n_shoes = 60, 40
+    R = sp.random(n_users, n_shoes, density=0.15, random_state=5, format="csr", dtype=np.float32)
+    R.data = 1 + 4 * R.data
+    R = sp.vstack([R, sp.csr_matrix((3, n_shoes), dtype=np.float32)]).tocsr()  # three users without history
+    fields = {"brand": [f"b{j % 5}" for j in range(n_shoes)], "type": [f"t{j % 3}" for j in range(n_shoes)]}
+    X = model.item_features(fields, {"brand": 1.0, "type": 2.0})
+    segment = rng.integers(0, 4, R.shape[0])
+    fit = model.fit(R, X, segment, np.arange(4) % 2, factors=5, prior_k=3.0, random_state=0, **weights)
+    exclude = R.tolil()
+    exclude[0] = 1  # a user who may see nothing: a row of padding
+    exclude = exclude.tocsr()
+    n = 45  # more than there are shoes: every row ends in padding
+    recs = model.recommend(fit, R, segment, n, exclude)
+    index, value = _recommend_in_numpy(fit, R, segment, min(n, n_shoes), exclude)
+    assert (index == -1).all(axis=1)[0] and (index[1:] >= 0).any(axis=1).all()
+    np.testing.assert_array_equal(recs.index, index)
+    np.testing.assert_allclose(recs.score, value.astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
+def test_recommend_breaks_ties_towards_the_lower_column():
+    # two shoes nobody touched, identical in content: a user without history ties them exactly
+    R = sp.csr_matrix(([1, 1, 1, 1], ([1, 2, 3, 3], [0, 1, 0, 1])), shape=(4, 6), dtype=np.float32)
+    X = model.item_features({"brand": ["a", "b", "c", "c", "c", "c"]}, {"brand": 1.0})
+    fit = model.fit(R, X, np.zeros(4, int), np.zeros(1, int), factors=2, random_state=0)
+    assert len(set(fit.segment_scores[0, 2:])) == 1  # shoes 2..5 tie
+    recs = model.recommend(fit, sp.csr_matrix((1, 6), dtype=np.float32), np.zeros(1, int), 4)
+    # the two touched shoes, then the first two of the four tied ones
+    assert sorted(recs.index[0, :2]) == [0, 1]
+    np.testing.assert_array_equal(recs.index[0, 2:], [2, 3])
+
+
 def test_prior_weights_fade_with_history():
     # p = m / (n + m); 1 without history whatever m
     p = model.prior_weights(np.array([0, 1, 10, 30]), 10.0)
