@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 
 from scripts.db import DEFAULT_DUCKDB_PATH, ENV_DB
@@ -22,15 +23,32 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def positive_int(value: str) -> int:
-    """An argparse type: a whole number of at least 1, else the usage error names the value."""
+def _whole_number(value: str, least: int, name: str) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    if number < least:
+        raise argparse.ArgumentTypeError(f"{value} is not a {name} integer")
     return number
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1, else the usage error names the value."""
+    return _whole_number(value, 1, "positive")
+
+
+def non_negative_int(value: str) -> int:
+    """An argparse type: a whole number of at least 0, else the usage error names the value."""
+    return _whole_number(value, 0, "non-negative")
+
+
+def iso_date(value: str) -> dt.date:
+    """An argparse type: an ISO date YYYY-MM-DD, else the usage error names the value."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -40,10 +40,9 @@ vectorized numpy, in bounded memory, on every core (--workers); the files do not
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import Any
 
-from scripts.cli import positive_int, setup_logging
+from scripts.cli import iso_date, non_negative_int, positive_int, setup_logging
 from scripts.generator.batches import batch_size
 from scripts.generator.catalogue import Catalogue, make_catalogue
 from scripts.generator.funnel import simulate_batch
@@ -93,22 +92,6 @@ __all__ = [  # what other modules import from here; the code is in scripts/gener
 ]
 
 
-def _non_negative_int(value: str) -> int:
-    """An argparse type: a whole number of at least 0."""
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a non-negative integer")
-    return number
-
-
-def _date(value: str) -> dt.date:
-    """An argparse type: an ISO date YYYY-MM-DD."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from exc
-
-
 def _parser() -> argparse.ArgumentParser:
     """The command line: the module docstring as help, an option per argument of generate()."""
     parser = argparse.ArgumentParser(
@@ -141,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--interactions",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=None,
         help=f"about how many interactions in all (default: {demo.interactions_per_user} x users; "
         f"real-log: {real.interactions_per_user:.1f} x users)",
@@ -149,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--end-date",
-        type=_date,
+        type=iso_date,
         default=DEFAULT_END_DATE,
         help="last day of the interaction window, included (default: %(default)s, never today: runs repeat)",
     )
