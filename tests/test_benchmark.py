@@ -8,6 +8,8 @@ JSON carry them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,16 @@ def test_a_stage_beyond_the_memory_limit_is_killed_and_reported(tmp_path, caplog
     # stopped while it ran, or found over the limit when it finished between two samples
     assert "generate: killed at" in caplog.text or "generate: went to" in caplog.text
     assert "beyond --max-rss-gib 0.02" in caplog.text
+
+
+def test_the_command_runs_as_a_module():
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.benchmark", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(benchmark.__file__).parent.parent,
+        check=True,
+    )
+    assert (
+        "--refresh-customers" in done.stdout and "refresh   python -m scripts.score --refresh" in done.stdout
+    )
