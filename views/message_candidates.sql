@@ -15,32 +15,13 @@ with settings_in_force as (
 ),
 
 reminders_source as (
-    select
-        user_id,
-        shoe_id,
-        purchased_on,
-        reminder_number,
-        due_on,
-        name,
-        title,
-        instructions,
-        status,
-        end_of_life_on
+    select user_id, shoe_id, purchased_on, reminder_number, due_on, name, title, instructions, status, end_of_life_on
     from care_notifications
     where is_latest_purchase and days_until_due <= 0
 ),
 
 pairs_source as (
-    select
-        user_id,
-        shoe_id,
-        purchased_on,
-        name,
-        type,
-        personal_lifespan_days,
-        end_of_life_on,
-        window_opens_on,
-        status
+    select user_id, shoe_id, purchased_on, name, type, personal_lifespan_days, end_of_life_on, window_opens_on, status
     from replacement_windows
 ),
 

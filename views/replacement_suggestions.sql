@@ -106,22 +106,9 @@ candidates as (
 
 scored as (
     select
-        candidates.user_id,
-        candidates.shoe_id,
-        candidates.owned_name,
-        candidates.window_status,
-        candidates.suggested_shoe_id,
-        candidates.suggested_name,
-        candidates.brand,
-        candidates.type,
-        candidates.material,
-        candidates.color,
-        candidates.price,
-        candidates.similarity,
-        candidates.user_score,
+        candidates.*,
         settings_in_force.replacement_similarity_weight * candidates.similarity
-        + (1 - settings_in_force.replacement_similarity_weight) * candidates.user_score as suggestion_score,
-        candidates.shared_attributes
+        + (1 - settings_in_force.replacement_similarity_weight) * candidates.user_score as suggestion_score
     from candidates
     cross join settings_in_force
 ),
@@ -129,50 +116,25 @@ scored as (
 -- a shoe pair (or a user's score) the run lists twice counts once, at its best
 deduplicated as (
     select
-        user_id,
-        shoe_id,
-        owned_name,
-        window_status,
-        suggested_shoe_id,
-        suggested_name,
-        brand,
-        type,
-        material,
-        color,
-        price,
-        similarity,
-        user_score,
-        suggestion_score,
-        shared_attributes,
+        scored.*,
         row_number() over (
-            partition by user_id, shoe_id, suggested_shoe_id order by suggestion_score desc
+            partition by scored.user_id, scored.shoe_id, scored.suggested_shoe_id order by scored.suggestion_score desc
         ) as pair_order
     from scored
 ),
 
 ranked as (
     select
-        user_id,
-        shoe_id,
-        owned_name,
-        window_status,
-        suggested_shoe_id,
-        suggested_name,
-        brand,
-        type,
-        material,
-        color,
-        price,
-        similarity,
-        user_score,
-        suggestion_score,
-        shared_attributes,
+        deduplicated.*,
         row_number() over (
-            partition by user_id, shoe_id
-            order by suggestion_score desc, similarity desc, suggested_shoe_id asc
+            partition by deduplicated.user_id, deduplicated.shoe_id
+            order by
+                deduplicated.suggestion_score desc,
+                deduplicated.similarity desc,
+                deduplicated.suggested_shoe_id asc
         ) as rank
     from deduplicated
-    where pair_order = 1
+    where deduplicated.pair_order = 1
 )
 
 select

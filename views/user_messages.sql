@@ -8,33 +8,15 @@ create view user_messages as
 
 with notifications as (
     select
-        user_id,
-        shoe_id,
-        purchased_at,
-        purchased_on,
-        purchase_number,
-        is_latest_purchase,
-        reminder_number,
-        due_on,
-        name,
-        title,
-        instructions,
-        status,
-        end_of_life_on
+        user_id, shoe_id, purchased_at, purchased_on, purchase_number, is_latest_purchase, reminder_number, due_on,
+        name, title, instructions, status, end_of_life_on
     from care_notifications
     where status in ('due', 'overdue')
 ),
 
 windows as (
     select
-        user_id,
-        shoe_id,
-        purchased_on,
-        purchase_number,
-        name,
-        personal_lifespan_days,
-        end_of_life_on,
-        window_opens_on,
+        user_id, shoe_id, purchased_on, purchase_number, name, personal_lifespan_days, end_of_life_on, window_opens_on,
         status
     from replacement_windows
     where status in ('nearing_end_of_life', 'past_end_of_life')
@@ -52,16 +34,7 @@ settings_in_force as (
 -- (an older one is superseded by it)
 current_reminders as (
     select
-        notifications.user_id,
-        notifications.shoe_id,
-        notifications.purchased_on,
-        notifications.purchase_number,
-        notifications.reminder_number,
-        notifications.due_on,
-        notifications.name,
-        notifications.title,
-        notifications.instructions,
-        notifications.status,
+        notifications.*,
         row_number() over (
             partition by notifications.user_id, notifications.shoe_id, notifications.purchased_at
             order by notifications.reminder_number desc
