@@ -23,16 +23,7 @@ refreshes_source as (
 
 recommendations_source as (
     select
-        run_id,
-        user_id,
-        rank,
-        shoe_id,
-        score,
-        cf_score,
-        content_score,
-        cf_weight,
-        popularity_share,
-        reason_shoe_id
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share, reason_shoe_id
     from recommendations
 ),
 
@@ -42,19 +33,11 @@ run_heads as (
     select run_id, user_id from recommendations where rank = 1
 ),
 
+-- the columns of recommendations_source, in the same order, then refresh_id (listed_rows unites them by position)
 refreshed_source as (
     select
-        refresh_id,
-        run_id,
-        user_id,
-        rank,
-        shoe_id,
-        score,
-        cf_score,
-        content_score,
-        cf_weight,
-        popularity_share,
-        reason_shoe_id
+        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share, reason_shoe_id,
+        refresh_id
     from refreshed_recommendations
 ),
 
@@ -114,9 +97,9 @@ latest_refreshes as (
 run_rows as (
     select
         recommendations_source.*,
+        cast(null as bigint) as refresh_id,
         'run' as list_source,
-        2 as source_order,
-        cast(null as bigint) as refresh_id
+        2 as source_order
     from recommendations_source
     inner join latest_run
         on recommendations_source.run_id = latest_run.run_id
@@ -136,10 +119,7 @@ refresh_rows as (
 -- gives a user without history: the segment's cold-start list, all prior (a refresh of them wins, below)
 new_customers as (
     select
-        customers.user_id,
-        customers.primary_usage,
-        customers.gender,
-        customers.age_band,
+        customers.*,
         latest_run.run_id
     from customers
     cross join latest_run
@@ -161,9 +141,9 @@ segment_rows as (
         cast(0 as double precision) as cf_weight,
         cast(1 as double precision) as popularity_share,
         cast(null as bigint) as reason_shoe_id,
+        cast(null as bigint) as refresh_id,
         'segment' as list_source,
-        3 as source_order,
-        cast(null as bigint) as refresh_id
+        3 as source_order
     from new_customers
     inner join segment_recommendations_source
         on new_customers.run_id = segment_recommendations_source.run_id
@@ -172,21 +152,13 @@ segment_rows as (
             and new_customers.age_band = segment_recommendations_source.age_band
 ),
 
+-- the three have the same columns in the same order (a union is by position)
 listed_rows as (
-    select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source, source_order, refresh_id
-    from run_rows
+    select * from run_rows
     union all
-    select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source, source_order, refresh_id
-    from refresh_rows
+    select * from refresh_rows
     union all
-    select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source, source_order, refresh_id
-    from segment_rows
+    select * from segment_rows
 ),
 
 -- per customer one list: their newest complete refresh of the latest run, else the run's, else their
@@ -201,11 +173,9 @@ chosen_rows as (
 ),
 
 scored_rows as (
-    select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share,
-        reason_shoe_id, list_source
+    select chosen_rows.*
     from chosen_rows
-    where list_order = 1
+    where chosen_rows.list_order = 1
 ),
 
 -- per shoe: its catalogue row and what shoe_assortment says of it
@@ -240,7 +210,7 @@ allowed as (
         scored_rows.cf_score,
         scored_rows.content_score,
         scored_rows.cf_weight,
-        scored_rows.popularity_share,
+        scored_rows.popularity_share as recorded_popularity_share,
         scored_rows.reason_shoe_id,
         scored_rows.list_source,
         scored_rows.score * listed.boost_factor as ranking_score,
@@ -296,34 +266,15 @@ ranked as (
         end as behaviour_share,
         -- null (unknown) in rows of runs before popularity_share was recorded
         case
-            when type_ordered.popularity_share is not null
-                then least(greatest(type_ordered.popularity_share, 0), 1)
-        end as known_popularity_share
+            when type_ordered.recorded_popularity_share is not null
+                then least(greatest(type_ordered.recorded_popularity_share, 0), 1)
+        end as popularity_share
     from type_ordered
     where type_ordered.type_cap is null or type_ordered.type_order <= type_ordered.type_cap
 ),
 
 not_bought as (
-    select
-        ranked.run_id,
-        ranked.user_id,
-        ranked.model_rank,
-        ranked.rank,
-        ranked.shoe_id,
-        ranked.name,
-        ranked.brand,
-        ranked.type,
-        ranked.material,
-        ranked.color,
-        ranked.price,
-        ranked.score,
-        ranked.cf_score,
-        ranked.content_score,
-        ranked.cf_weight,
-        ranked.behaviour_share,
-        ranked.known_popularity_share as popularity_share,
-        ranked.reason_shoe_id,
-        ranked.list_source
+    select ranked.*
     from ranked
     cross join settings_in_force
     where ranked.rank <= settings_in_force.recommendations_shown
