@@ -186,7 +186,7 @@ with st.sidebar:
                     query("select min(user_id) as id from user_profiles").at[0, "id"]
                 )
             st.number_input("Customer id", step=1, key="user_id")
-        st.button("🎲 Random customer", on_click=pick_random, use_container_width=True)
+        st.button("🎲 Random customer", on_click=pick_random, width="stretch")
         user_id = int(st.session_state["user_id"])
 
     st.header("As of")
@@ -599,7 +599,7 @@ with tab_messages, section("messages"):
     if chosen:
         picked &= candidates["decision"].isin(chosen)
     shown = candidates[picked]
-    st.dataframe(shown, hide_index=True, use_container_width=True)
+    st.dataframe(shown, hide_index=True)
     st.download_button(
         "Download these messages (CSV)",
         shown.to_csv(index=False).encode("utf-8"),
@@ -625,9 +625,9 @@ with tab_messages, section("messages"):
             rates,
             hide_index=True,
             column_config={
-                "purchase_rate": st.column_config.NumberColumn("Bought any shoe", format="%.1%"),
+                "purchase_rate": st.column_config.NumberColumn("Bought any shoe", format="percent"),
                 "suggested_purchase_rate": st.column_config.NumberColumn(
-                    "Bought a suggested shoe", format="%.1%"
+                    "Bought a suggested shoe", format="percent"
                 ),
             },
         )

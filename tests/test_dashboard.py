@@ -8,7 +8,9 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +23,27 @@ from scripts.schema import create_schema, create_tables, view_files
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
 TIMEOUT = 60
+# where Streamlit says a call is deprecated: a log line (and a notice in the page), never a warning
+STREAMLIT_DEPRECATIONS = "streamlit.deprecation_util"
+
+# a deprecation warning raised while the page runs becomes an exception in the page (page.exception)
+pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning", "error::FutureWarning")
+
+
+@pytest.fixture(autouse=True)
+def deprecations() -> Iterator[list[str]]:
+    """What Streamlit says is deprecated during a test; any of it fails the test (a test that calls a
+    deprecated function on purpose clears the list)."""
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger(STREAMLIT_DEPRECATIONS)
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+    assert not said, f"the page calls what Streamlit has deprecated: {said}"
 
 
 def run_page(monkeypatch, url: str, **state) -> AppTest:
@@ -60,6 +83,39 @@ def test_page_runs_and_shows_a_customer(monkeypatch, bundled_url):
     assert_no_failure(page)
     assert len(recommendation_cards(page)) == 10
     assert "Business overview" in texts(page)
+
+
+def test_the_page_calls_nothing_streamlit_has_deprecated(monkeypatch, bundled_url, deprecations):
+    page = run_page(monkeypatch, bundled_url)
+    page.button[0].click().run()  # every widget the page has, used once
+    page.date_input[0].set_value(dt.date(2025, 7, 9)).run()
+    for box in page.selectbox:
+        box.set_value(box.options[-1]).run()
+    for choice in page.multiselect:
+        choice.set_value(choice.options[:1]).run()
+    assert_no_failure(page)
+    assert deprecations == []
+
+
+def deprecated_page() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    st.dataframe(pd.DataFrame({"a": [1]}), use_container_width=True)  # deprecated since Streamlit 1.49
+
+
+def warning_page() -> None:
+    import warnings
+
+    warnings.warn("this call is deprecated", DeprecationWarning, stacklevel=1)
+
+
+def test_the_deprecation_checks_see_a_deprecated_call(deprecations):
+    AppTest.from_function(deprecated_page, default_timeout=TIMEOUT).run()
+    assert any("use_container_width" in notice for notice in deprecations)
+    deprecations.clear()  # said on purpose: this test passes
+    page = AppTest.from_function(warning_page, default_timeout=TIMEOUT).run()
+    assert page.exception  # the message itself is redacted in the page (it is in the log)
 
 
 def test_picking_a_user_changes_the_recommendations(monkeypatch, bundled_url):
@@ -419,7 +475,7 @@ def test_dashboard_reads_views_only():
 def test_dashboard_binds_parameters():
     source = DASHBOARD.read_text(encoding="utf-8")
     # no f-string or %-formatting builds SQL
-    assert not re.search(r"f\"[^\"]*\b(select|where)\b", source, flags=re.IGNORECASE)
+    assert not re.search(r"\bf\"[^\"]*\b(select|where)\b", source, flags=re.IGNORECASE)
     assert "unsafe_allow_html" not in source
 
 
