@@ -41,16 +41,29 @@ bounds as (
     cross join settings_in_force
 ),
 
+statuses (status) as (
+    values ('upcoming'), ('due'), ('overdue'), ('superseded')
+),
+
+-- each status from its first day (a cross join, so that bounds is read once: on PostgreSQL a CTE read more
+-- than once is materialised whole, and a filter on user_id no longer reaches it)
 periods as (
-    select bounds.*, 'upcoming' as status, bounds.purchased_on as starts_on, bounds.due_from_on as ends_on from bounds
-    union all
-    select bounds.*, 'due' as status, bounds.due_from_on as starts_on, bounds.due_on + 1 as ends_on from bounds
-    union all
-    select bounds.*, 'overdue' as status, bounds.due_on + 1 as starts_on, cast(null as date) as ends_on from bounds
-    union all
-    select bounds.*, 'superseded' as status, superseded_on as starts_on, cast(null as date) as ends_on
+    select
+        bounds.*,
+        statuses.status,
+        case statuses.status
+            when 'upcoming' then bounds.purchased_on
+            when 'due' then bounds.due_from_on
+            when 'overdue' then bounds.due_on + 1
+            else bounds.superseded_on
+        end as starts_on,
+        case statuses.status
+            when 'upcoming' then bounds.due_from_on
+            when 'due' then bounds.due_on + 1
+        end as ends_on
     from bounds
-    where superseded_on is not null
+    cross join statuses
+    where statuses.status <> 'superseded' or bounds.superseded_on is not null
 ),
 
 -- not before the purchase; upcoming, due and overdue end where a later reminder takes over; all at the stop

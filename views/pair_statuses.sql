@@ -5,35 +5,32 @@
 create view pair_statuses as
 
 with purchases_source as (
-    select
-        user_id, shoe_id, purchased_at, purchased_on, purchase_number, next_purchase_on, name, brand, type, price,
-        personal_lifespan_days, window_opens_on, end_of_life_on
-    from purchases
+    select * from purchases
 ),
 
--- the three statuses of replacement_windows, as date ranges: ok until the window opens, nearing until
--- the end of life, past it from then on
+-- the three statuses of replacement_windows
+statuses (status) as (
+    values ('ok'), ('nearing_end_of_life'), ('past_end_of_life')
+),
+
+-- each status as a date range: ok until the window opens, nearing until the end of life, past it from then
+-- on (a cross join, so that purchases is read once: on PostgreSQL a CTE read more than once is materialised
+-- whole, and a filter on user_id no longer reaches it)
 periods as (
     select
         purchases_source.*,
-        'ok' as status,
-        purchases_source.purchased_on as starts_on,
-        purchases_source.window_opens_on as ends_on
+        statuses.status,
+        case statuses.status
+            when 'ok' then purchases_source.purchased_on
+            when 'nearing_end_of_life' then purchases_source.window_opens_on
+            else purchases_source.end_of_life_on
+        end as starts_on,
+        case statuses.status
+            when 'ok' then purchases_source.window_opens_on
+            when 'nearing_end_of_life' then purchases_source.end_of_life_on
+        end as ends_on
     from purchases_source
-    union all
-    select
-        purchases_source.*,
-        'nearing_end_of_life' as status,
-        purchases_source.window_opens_on as starts_on,
-        purchases_source.end_of_life_on as ends_on
-    from purchases_source
-    union all
-    select
-        purchases_source.*,
-        'past_end_of_life' as status,
-        purchases_source.end_of_life_on as starts_on,
-        cast(null as date) as ends_on
-    from purchases_source
+    cross join statuses
 ),
 
 -- a pair is in use until the same shoe is bought again: every period is cut there
