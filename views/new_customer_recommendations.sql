@@ -10,7 +10,7 @@ with latest_run as (
 ),
 
 segment_recommendations_source as (
-    select run_id, primary_usage, gender, age_band, rank, shoe_id, score from segment_recommendations
+    select run_id, primary_usage, gender, age_band, rank as model_rank, shoe_id, score from segment_recommendations
 ),
 
 shoes_source as (
@@ -27,19 +27,13 @@ settings_in_force as (
 
 allowed as (
     select
-        segment_recommendations_source.run_id,
-        segment_recommendations_source.primary_usage,
-        segment_recommendations_source.gender,
-        segment_recommendations_source.age_band,
-        segment_recommendations_source.rank as model_rank,
-        segment_recommendations_source.shoe_id,
+        segment_recommendations_source.*,
         shoes_source.name,
         shoes_source.brand,
         shoes_source.type,
         shoes_source.material,
         shoes_source.color,
         shoes_source.price,
-        segment_recommendations_source.score,
         segment_recommendations_source.score * assortment.boost_factor as ranking_score,
         assortment.brand_cap,
         assortment.type_cap
