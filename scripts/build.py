@@ -24,15 +24,15 @@ import time
 from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
-from scripts.db import ROOT, Database, DatabaseError, UsageError, describe
+from scripts.db import Database, DatabaseError, describe, exit_code
 from scripts.evaluate import evaluate
-from scripts.load import LoadError, load
+from scripts.load import DATA_DIR, LoadError, add_load_arguments, load
 from scripts.schema import create_schema
 from scripts.score import score
 
 log = logging.getLogger(__name__)
 
-BUNDLED_DATA_DIR = ROOT / "data"
+BUNDLED_DATA_DIR = DATA_DIR  # the bundled synthetic data set, also the loader's default folder
 STALE_DATA_DAYS = 90  # warn when the newest interaction is older than this on the reference date
 
 
@@ -132,12 +132,7 @@ def build(
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=BUNDLED_DATA_DIR,
-        help="folder of users.csv, shoes.csv, interactions.csv (default: data/)",
-    )
+    add_load_arguments(parser)
     parser.add_argument(
         "--reference-date",
         type=parse_reference_date,
@@ -149,11 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--no-evaluate", action="store_true", help="score with the stored parameters, skip the evaluation"
-    )
-    parser.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="load the valid rows and keep each rejected row, with its reason, in load_rejects (default: all or nothing)",
     )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -171,12 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except LoadError as exc:
         log.error("build stopped: the data did not load, the database is as it was.\n%s", exc)
         return 2
-    except UsageError as exc:
-        log.error("%s", exc)
-        return 2
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
+        return exit_code(exc)
     return 0
 
 

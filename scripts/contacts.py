@@ -36,7 +36,7 @@ import pandas as pd
 from scripts.cli import base_parser, setup_logging
 from scripts.clock import utc_now
 from scripts.contract import Column, FileContract, parse_column, quote
-from scripts.db import Database, DatabaseError
+from scripts.db import Database, DatabaseError, exit_code
 from scripts.load import DATA_DIR, LoadError, Problem
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
+        return exit_code(exc)
     if summary is not None:
         log.info("%s", summary)
     return 0

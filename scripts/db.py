@@ -127,6 +127,11 @@ class UsageError(DatabaseError):
     """A mistake the user can fix (wrong --db, a step not run yet): one line, exit code 2."""
 
 
+def exit_code(exc: DatabaseError) -> int:
+    """A command's exit code for ``exc``: 2 for a :class:`UsageError`, 1 for any other database error."""
+    return 2 if isinstance(exc, UsageError) else 1
+
+
 # what a built database has: the views the steps after the build read
 BUILT_MARKERS = ("current_settings", "interaction_matrix", "user_segments")
 BUILD_HINT = "run python -m scripts.build first (or python -m scripts.schema after a load)"

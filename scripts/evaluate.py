@@ -59,7 +59,7 @@ from tqdm import tqdm
 from scripts import model, peers
 from scripts.cli import base_parser, setup_logging
 from scripts.clock import utc_now
-from scripts.db import Database, DatabaseError, UsageError, require_built
+from scripts.db import Database, DatabaseError, exit_code, require_built
 from scripts.metrics import (
     METRICS,
     bootstrap_interval,
@@ -1007,12 +1007,12 @@ def main(argv: list[str] | None = None) -> int:
                 with_peers=args.peers,
                 min_users=args.min_users,
             )
-    except (UsageError, ValueError) as exc:
+    except ValueError as exc:
         log.error("%s", exc)
         return 2
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
+        return exit_code(exc)
     groups = result["groups"]
     print(
         f"\nEvaluation {result['evaluation_id']} ({result['protocol']} protocol): {groups['warm']} warm and"

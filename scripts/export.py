@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from scripts.cli import base_parser, setup_logging
-from scripts.db import Database, DatabaseError
+from scripts.db import Database, DatabaseError, exit_code
 from scripts.score import INPUT_QUERIES
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             export(db, args.out)
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
+        return exit_code(exc)
     return 0
 
 

@@ -23,6 +23,7 @@ too. Exit codes: 0 loaded, 2 invalid input, 1 anything else (database unreachabl
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import gc
@@ -56,7 +57,7 @@ from scripts.contract import (
     quote,
     storable,
 )
-from scripts.db import ROOT, Database, DatabaseError, UsageError
+from scripts.db import ROOT, Database, DatabaseError, UsageError, exit_code
 from scripts.killpoints import kill_point
 from scripts.schema import SCHEMA_LOCK, create_tables
 
@@ -924,8 +925,8 @@ def _record_run(db: Database, data_dir: Path, skip_invalid: bool, started_at: da
 
 
 # -- command line -------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__)
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--skip-invalid``, for every command that loads the files (load, build)."""
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -935,8 +936,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-invalid",
         action="store_true",
-        help="load the valid rows and keep the invalid ones in load_rejects (default: refuse them all)",
+        help="load the valid rows and keep each rejected row, with its reason, in load_rejects"
+        " (default: all or nothing)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+    add_load_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
@@ -947,12 +954,9 @@ def main(argv: list[str] | None = None) -> int:
     except LoadError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except UsageError as exc:
-        log.error("%s", _one_line(exc))
-        return 2
     except DatabaseError as exc:
         log.error("%s", _one_line(exc))
-        return 1
+        return exit_code(exc)
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
         log.debug("load failed", exc_info=True)
         log.error("load failed: %s: %s", type(exc).__name__, _one_line(exc))

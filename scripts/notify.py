@@ -52,7 +52,7 @@ import pandas as pd
 
 from scripts.cli import base_parser, setup_logging
 from scripts.clock import utc_now
-from scripts.db import Database, DatabaseError, describe
+from scripts.db import Database, DatabaseError, describe, exit_code
 from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = notify(db, args.on, sink, dry_run=args.dry_run, now=args.now)
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
+        return exit_code(exc)
     for line in summary.lines():
         print(line)
     log.info("notify done on %s", describe(db.url))

@@ -312,17 +312,6 @@ def read_users(db: Database, user_ids: np.ndarray, shoe_ids: np.ndarray, segment
     return R, purchased, codes.astype(np.int64)
 
 
-def _fail_abandoned(db: Database) -> None:
-    count = db.scalar("select count(*) from model_refreshes where status = 'running'")
-    if count:
-        db.execute(
-            "update model_refreshes set status = 'failed', finished_at = ?,"
-            " error = 'abandoned: the process stopped before publishing' where status = 'running'",
-            [utc_now(seconds=True)],
-        )
-        log.warning("marked %d abandoned refresh(es) failed", count)
-
-
 def refresh(db: Database) -> dict[str, Any]:
     """Score the customers new or changed since the latest complete run with its model; publish atomically.
 
@@ -335,7 +324,7 @@ def refresh(db: Database) -> dict[str, Any]:
 
     with db.session_lock(score.RUN_LOCK):
         clock = Stopwatch()
-        _fail_abandoned(db)
+        score.fail_abandoned(db, "model_refreshes")
         latest = db.query("select run_id, parameters from latest_model_run")
         if not latest:
             raise UsageError("no complete scoring run to refresh: run python -m scripts.score first")

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from scripts import model, refresh
 from scripts.cli import base_parser, setup_logging
 from scripts.clock import Stopwatch, utc_now
-from scripts.db import Database, DatabaseError, UsageError, describe, require_built
+from scripts.db import Database, DatabaseError, UsageError, describe, exit_code, require_built
 from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
@@ -334,12 +334,18 @@ def _round(values: np.ndarray) -> np.ndarray:
     return np.round(values.astype(np.float64), 6)
 
 
+def _ranked(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filled cells of a top-N index matrix (padding -1): the mask, each cell's row, its rank (1 = best)."""
+    valid = index >= 0
+    row, column = np.nonzero(valid)
+    return valid, row, (column + 1).astype(np.int32)
+
+
 def recommendation_frame(
     run_id: int, user_ids: np.ndarray, shoe_ids: np.ndarray, recs: model.Recommendations
 ) -> pd.DataFrame:
     """Rows of ``recommendations`` for one batch (padding dropped; rank 1 = best)."""
-    valid = recs.index >= 0
-    user_pos, rank = np.nonzero(valid)
+    valid, user_pos, rank = _ranked(recs.index)
     reason = recs.reason[valid]
     # null reason = "popular with their segment"
     reason_shoe_id = pd.array(shoe_ids[np.maximum(reason, 0)], dtype="Int64")
@@ -348,7 +354,7 @@ def recommendation_frame(
         {
             "run_id": np.int64(run_id),
             "user_id": user_ids[user_pos],
-            "rank": (rank + 1).astype(np.int32),
+            "rank": rank,
             "shoe_id": shoe_ids[recs.index[valid]],
             "score": _round(recs.score[valid]),
             "cf_score": _round(recs.cf[valid]),  # NaN (-> null) for users without history
@@ -362,13 +368,12 @@ def recommendation_frame(
 
 def similarity_frame(run_id: int, shoe_ids: np.ndarray, sims: model.Similarities) -> pd.DataFrame:
     """Rows of ``shoe_similarities`` (rank 1 = most similar)."""
-    valid = sims.index >= 0
-    shoe_pos, rank = np.nonzero(valid)
+    valid, shoe_pos, rank = _ranked(sims.index)
     return pd.DataFrame(
         {
             "run_id": np.int64(run_id),
             "shoe_id": shoe_ids[shoe_pos],
-            "rank": (rank + 1).astype(np.int32),
+            "rank": rank,
             "similar_shoe_id": shoe_ids[sims.index[valid]],
             "similarity": _round(sims.similarity[valid]),
             "content_similarity": _round(sims.content[valid]),
@@ -381,8 +386,7 @@ def segment_frame(
     run_id: int, segments: pd.DataFrame, shoe_ids: np.ndarray, index: np.ndarray, value: np.ndarray
 ) -> pd.DataFrame:
     """Rows of ``segment_recommendations`` (rank 1 = best)."""
-    valid = index >= 0
-    segment_pos, rank = np.nonzero(valid)
+    valid, segment_pos, rank = _ranked(index)
     chosen = segments.iloc[segment_pos]
     return pd.DataFrame(
         {
@@ -390,7 +394,7 @@ def segment_frame(
             "primary_usage": chosen["primary_usage"].to_numpy(),
             "gender": chosen["gender"].to_numpy(),
             "age_band": chosen["age_band"].to_numpy(),
-            "rank": (rank + 1).astype(np.int32),
+            "rank": rank,
             "shoe_id": shoe_ids[index[valid]],
             "score": _round(value[valid]),
         }
@@ -444,20 +448,21 @@ def _checkpoint(stage: str) -> None:
     kill_point(KILL_AT_ENV, _reached, stage)
 
 
-def _fail_abandoned(db: Database) -> int:
-    """Mark runs left 'running' by a process that died as failed; returns how many.
+def fail_abandoned(db: Database, table: str = "model_runs") -> int:
+    """Mark the rows of ``table`` (``model_runs`` or ``model_refreshes``) left 'running' by a process
+    that died as failed; returns how many.
 
-    Called with the run lock held (:data:`RUN_LOCK`): a live run holds it too, so every 'running'
-    row then belongs to a process that is gone (its session, and with it the lock, ended).
+    Called with the run lock held (:data:`RUN_LOCK`): a live run or refresh holds it too, so every
+    'running' row then belongs to a process that is gone (its session, and with it the lock, ended).
     """
-    count = db.scalar("select count(*) from model_runs where status = 'running'")
+    count = db.scalar(f"select count(*) from {table} where status = 'running'")
     if count:
         db.execute(
-            "update model_runs set status = 'failed', finished_at = ?,"
+            f"update {table} set status = 'failed', finished_at = ?,"
             " error = 'abandoned: the process stopped before publishing' where status = 'running'",
             [utc_now(seconds=True)],
         )
-        log.warning("marked %d abandoned running run(s) failed", count)
+        log.warning("%s: marked %d abandoned 'running' row(s) failed", table, count)
     return int(count or 0)
 
 
@@ -543,7 +548,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
     # marks a live run abandoned, never takes the id of another, and never prunes one in progress
     with db.session_lock(RUN_LOCK):
         clock = Stopwatch()
-        _fail_abandoned(db)
+        fail_abandoned(db)
         run_id = _start_run(db, params)
         _checkpoint("after_running_row")
         try:
@@ -551,19 +556,7 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
         except BaseException as exc:
             _mark_failed(db, run_id, exc)
             raise
-    log.info(
-        "run %d complete: %d users x %d shoes (%d interactions) -> %d recommendations, %d similarities,"
-        " %d segment rows in %.1f s (%s)",
-        run_id,
-        summary["n_users"],
-        summary["n_shoes"],
-        summary["n_interactions"],
-        summary["n_recommendations"],
-        summary["n_similarities"],
-        summary["n_segment_recommendations"],
-        summary["timings"]["total"],
-        ", ".join(f"{k} {v:.1f}" for k, v in summary["timings"].items() if k != "total"),
-    )
+    log_complete(summary)
     return summary
 
 
@@ -664,6 +657,24 @@ def run_summary(
         "parameters": parameters,
         "timings": timings,
     }
+
+
+def log_complete(summary: dict[str, Any], where: str = "") -> None:
+    """The line a published run logs (``where``: how it ran, e.g. ``on Spark (local[2])``)."""
+    log.info(
+        "run %d complete%s: %d users x %d shoes (%d interactions) -> %d recommendations, %d similarities,"
+        " %d segment rows in %.1f s (%s)",
+        summary["run_id"],
+        f" {where}" if where else "",
+        summary["n_users"],
+        summary["n_shoes"],
+        summary["n_interactions"],
+        summary["n_recommendations"],
+        summary["n_similarities"],
+        summary["n_segment_recommendations"],
+        summary["timings"]["total"],
+        ", ".join(f"{k} {v:.1f}" for k, v in summary["timings"].items() if k != "total"),
+    )
 
 
 def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwatch) -> dict[str, Any]:
@@ -828,14 +839,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with Database(args.db, must_exist=True) as db:
             require_built(db)
-            summary = refresh.refresh(db) if args.refresh else score(db, **overrides)
-    except UsageError as exc:
-        log.error("%s", exc)
-        return 2
+            # either publishes a complete run or raises
+            if args.refresh:
+                refresh.refresh(db)
+            else:
+                score(db, **overrides)
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
-    return 0 if summary["status"] == "complete" else 1
+        return exit_code(exc)
+    return 0
 
 
 if __name__ == "__main__":

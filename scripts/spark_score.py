@@ -53,7 +53,7 @@ import scipy.sparse as sp
 from scripts import export, model
 from scripts import score as scoring
 from scripts.clock import Stopwatch
-from scripts.db import Database, describe
+from scripts.db import Database, DatabaseError, describe, exit_code, require_built
 
 log = logging.getLogger(__name__)
 
@@ -573,7 +573,7 @@ def score(db: Database, master: str, driver_memory: str | None = None, **overrid
     # one run at a time, in-process or on Spark (scripts.score.RUN_LOCK)
     with db.session_lock(scoring.RUN_LOCK):
         clock = Stopwatch()
-        scoring._fail_abandoned(db)
+        scoring.fail_abandoned(db)
         run_id = scoring._start_run(db, params)
         scoring._checkpoint("after_running_row")
         shared = os.environ.get(WORK_DIR_ENV)
@@ -597,18 +597,7 @@ def score(db: Database, master: str, driver_memory: str | None = None, **overrid
             if spark is not None:
                 stop_session(spark)
             shutil.rmtree(work_dir, ignore_errors=True)
-    log.info(
-        "run %d complete on Spark (%s): %d users x %d shoes (%d interactions) -> %d recommendations"
-        " in %.1f s (%s)",
-        run_id,
-        master,
-        summary["n_users"],
-        summary["n_shoes"],
-        summary["n_interactions"],
-        summary["n_recommendations"],
-        summary["timings"]["total"],
-        ", ".join(f"{k} {v:.1f}" for k, v in summary["timings"].items() if k != "total"),
-    )
+    scoring.log_complete(summary, f"on Spark ({master})")
     return summary
 
 
@@ -774,8 +763,6 @@ def _first_users_with_history(
 
 def main(args: Any, overrides: dict[str, Any]) -> int:
     """``scripts.score --spark MASTER``: the run on Spark; exit code as scripts.score's."""
-    from scripts.db import DatabaseError, UsageError, require_built
-
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -785,11 +772,8 @@ def main(args: Any, overrides: dict[str, Any]) -> int:
         with Database(args.db, must_exist=True) as db:
             require_built(db)
             log.info("scoring %s on Spark %s", describe(db.url), args.spark)
-            summary = score(db, args.spark, **overrides)
-    except UsageError as exc:
-        log.error("%s", exc)
-        return 2
+            score(db, args.spark, **overrides)  # publishes a complete run or raises
     except DatabaseError as exc:
         log.error("%s", exc)
-        return 1
-    return 0 if summary["status"] == "complete" else 1
+        return exit_code(exc)
+    return 0
