@@ -45,10 +45,7 @@ assortment as (
 ),
 
 run_similarities as (
-    select
-        similarities_source.shoe_id,
-        similarities_source.similar_shoe_id,
-        similarities_source.similarity
+    select similarities_source.*
     from similarities_source
     inner join latest_run
         on similarities_source.run_id = latest_run.run_id
@@ -56,10 +53,7 @@ run_similarities as (
 
 -- the user's own score for a shoe in the run (absent from their top-N: 0 below)
 run_user_scores as (
-    select
-        recommendations_source.user_id,
-        recommendations_source.shoe_id,
-        recommendations_source.score
+    select recommendations_source.*
     from recommendations_source
     inner join latest_run
         on recommendations_source.run_id = latest_run.run_id

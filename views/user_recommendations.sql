@@ -21,9 +21,11 @@ refreshes_source as (
     select refresh_id, run_id, status from model_refreshes
 ),
 
+-- rank is the run's own (model_rank below); popularity_share as the run recorded it (clamped in ranked)
 recommendations_source as (
     select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share, reason_shoe_id
+        run_id, user_id, rank as model_rank, shoe_id, score, cf_score, content_score, cf_weight,
+        popularity_share as recorded_popularity_share, reason_shoe_id
     from recommendations
 ),
 
@@ -36,8 +38,8 @@ run_heads as (
 -- the columns of recommendations_source, in the same order, then refresh_id (listed_rows unites them by position)
 refreshed_source as (
     select
-        run_id, user_id, rank, shoe_id, score, cf_score, content_score, cf_weight, popularity_share, reason_shoe_id,
-        refresh_id
+        run_id, user_id, rank as model_rank, shoe_id, score, cf_score, content_score, cf_weight,
+        popularity_share as recorded_popularity_share, reason_shoe_id, refresh_id
     from refreshed_recommendations
 ),
 
@@ -133,13 +135,13 @@ segment_rows as (
     select
         new_customers.run_id,
         new_customers.user_id,
-        segment_recommendations_source.rank,
+        segment_recommendations_source.rank as model_rank,
         segment_recommendations_source.shoe_id,
         segment_recommendations_source.score,
         cast(null as double precision) as cf_score,
         segment_recommendations_source.score as content_score,
         cast(0 as double precision) as cf_weight,
-        cast(1 as double precision) as popularity_share,
+        cast(1 as double precision) as recorded_popularity_share,
         cast(null as bigint) as reason_shoe_id,
         cast(null as bigint) as refresh_id,
         'segment' as list_source,
@@ -196,23 +198,13 @@ listed_shoes as (
 -- shoes a customer's list names instead of hashing the whole catalogue for their 50 rows
 allowed as (
     select
-        scored_rows.run_id,
-        scored_rows.user_id,
-        scored_rows.rank as model_rank,
-        scored_rows.shoe_id,
+        scored_rows.*,
         listed.name,
         listed.brand,
         listed.type,
         listed.material,
         listed.color,
         listed.price,
-        scored_rows.score,
-        scored_rows.cf_score,
-        scored_rows.content_score,
-        scored_rows.cf_weight,
-        scored_rows.popularity_share as recorded_popularity_share,
-        scored_rows.reason_shoe_id,
-        scored_rows.list_source,
         scored_rows.score * listed.boost_factor as ranking_score,
         listed.brand_cap,
         listed.type_cap
