@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
+from helpers import ENGINES, fresh_url
 
 from scripts.db import Database, with_search_path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / "data"
-ENGINES = ("duckdb", "postgres")
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -55,23 +52,6 @@ def pg_database_url():
         with admin.cursor() as cur:
             cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
-
-
-def fresh_url(engine: str, request, tmp_path: Path) -> str:
-    """An empty database on ``engine``: a DuckDB file, or a new PostgreSQL schema."""
-    if engine == "duckdb":
-        return str(tmp_path / f"test_{uuid.uuid4().hex[:6]}.duckdb")
-    base = request.getfixturevalue("pg_database_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with Database(base) as admin:
-        admin.execute(f"create schema {schema}")
-    request.addfinalizer(lambda: _drop_schema(base, schema))
-    return with_search_path(base, schema)
-
-
-def _drop_schema(base: str, schema: str) -> None:
-    with Database(base) as admin:
-        admin.execute(f"drop schema if exists {schema} cascade")
 
 
 @pytest.fixture(params=ENGINES)

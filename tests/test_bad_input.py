@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ENGINES, fresh_url
+from helpers import ENGINES, dump, fresh_url
 
 from scripts.contract import CONTRACTS
 from scripts.db import Database
@@ -82,16 +82,6 @@ def location(problem) -> str:
         + (f":{problem.line}" if problem.line else "")
         + (f":{problem.column}" if problem.column else "")
     )
-
-
-def dump(db: Database) -> dict:
-    """Every table's rows (sorted) and the list of views: the database's checksum."""
-    state = {
-        name: sorted(map(repr, db.query(f"select * from {name}")))
-        for name in sorted(db.relations("BASE TABLE"))
-    }
-    state["<views>"] = sorted(db.relations("VIEW"))
-    return state
 
 
 def reset(db: Database) -> None:

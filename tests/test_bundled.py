@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_sql_views import _kind_of, canonical, fetch
+from helpers import canonical_rows, column_kinds, fetch
 
 from scripts import build, evaluate
 from scripts.db import Database, view_files
@@ -29,8 +29,7 @@ def postgres_bundled(bundled_postgres_url):
 
 def rows_of(db: Database, relation: str) -> list[tuple]:
     names, rows = fetch(db, f"select * from {relation}")
-    kinds = [_kind_of(next((row[i] for row in rows if row[i] is not None), "")) for i in range(len(names))]
-    return sorted(tuple(canonical(row[i], kinds[i]) for i in range(len(names))) for row in rows)
+    return canonical_rows(rows, column_kinds(rows, len(names)))
 
 
 def test_main_job_leaves_a_scored_database(duckdb_bundled):

@@ -17,15 +17,13 @@ tables as they were.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import multiprocessing
-import os
 import signal
 from pathlib import Path
 
 import pytest
 import tqdm
+from helpers import assert_every_kill_point_passes, differences, run_killed, snapshot
 
 from scripts import load as load_module
 from scripts import score as score_module
@@ -57,57 +55,6 @@ def datasets(tmp_path_factory) -> list[Path]:
         generate(out, users=USERS, shoes=SHOES, interactions=EVENTS, seed=seed, progress=False)
         dirs.append(out)
     return dirs
-
-
-# -- what "the same database" means ----------------------------------------------------------------
-def snapshot(db: Database, exclude_running: bool = False) -> dict[str, tuple]:
-    """Row count and checksum of every table (and, on PostgreSQL, the constraints and indexes).
-
-    With ``exclude_running``, model_runs leaves out 'running' rows (a scorer commits that row first).
-    """
-    result = {}
-    for table in sorted(db.relations("BASE TABLE")):
-        where = " where status <> 'running'" if exclude_running and table == "model_runs" else ""
-        # bytea comes back from psycopg2 as a memoryview, whose repr is its address: compare the bytes
-        rows = sorted(
-            repr(tuple(bytes(value) if isinstance(value, memoryview) else value for value in row))
-            for row in db.query(f"select * from {table}{where}")
-        )
-        result[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
-    if db.is_postgres:
-        result["(constraints)"] = tuple(
-            sorted(
-                db.query(
-                    "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint"
-                    " where connamespace = cast(current_schema() as regnamespace)"
-                )
-            )
-        )
-        result["(indexes)"] = tuple(
-            sorted(db.query("select indexdef from pg_indexes where schemaname = current_schema()"))
-        )
-    return result
-
-
-def differences(before: dict, after: dict) -> list[str]:
-    return [name for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
-
-
-# -- a killed child ------------------------------------------------------------------------------
-def _child(env: str, point: str, job, args) -> None:
-    os.environ[env] = point
-    job(*args)
-
-
-def run_killed(env: str, point: str, job, *args) -> int | None:
-    """Run ``job(*args)`` in a forked child with ``env=point``; its exit code (-9 when killed)."""
-    process = multiprocessing.get_context("fork").Process(target=_child, args=(env, point, job, args))
-    process.start()
-    process.join(timeout=120)
-    if process.is_alive():
-        process.kill()
-        process.join()
-    return process.exitcode
 
 
 def _load_job(url: str, data_dir: Path, bulk_rows: int | None) -> None:
@@ -145,8 +92,11 @@ def test_a_killed_load_leaves_the_last_committed_load(db_url, engine, datasets):
         load(db, datasets[0], progress=False)
         assert db.scalar("select count(*) from interactions") > 0
     points = load_kill_points()
-    passed, failures = 0, []
-    for data_dir, point in zip(datasets[1:], points, strict=False):
+    assert len(points) >= 20 and len(datasets) > len(points)
+    data_dirs = dict(zip(points, datasets[1:], strict=False))
+
+    def check(point: str) -> list[str]:
+        data_dir = data_dirs[point]
         with Database(db_url) as db:
             before = snapshot(db)
             last_load = db.scalar("select max(load_id) from load_runs")
@@ -167,13 +117,9 @@ def test_a_killed_load_leaves_the_last_committed_load(db_url, engine, datasets):
             summary = load(db, data_dir, progress=False)
             if (summary.rows_loaded == 0) != (point == "committed"):
                 problems.append(f"the next load loaded {summary.rows_loaded} rows")
-        if problems:
-            failures.append(f"{point}: {'; '.join(problems)}")
-        else:
-            passed += 1
-    print(f"\nloader on {engine}: {len(points)} kill points tried, {passed} passed")
-    assert len(points) >= 20 and len(datasets) > len(points)
-    assert failures == []
+        return problems
+
+    assert_every_kill_point_passes(f"loader on {engine}", points, check)
 
 
 def test_a_load_refused_on_its_third_file_leaves_the_tables(db, datasets, tmp_path):
@@ -249,8 +195,8 @@ def test_a_killed_run_leaves_the_last_published_run(db_url, engine, datasets):
         score(db, **SCORE_PARAMS)
         score(db, **SCORE_PARAMS)  # two complete runs: the next publication prunes the older one
     points = score_kill_points()
-    passed, failures = 0, []
-    for point in points:
+
+    def check(point: str) -> list[str]:
         with Database(db_url) as db:
             before = snapshot(db)
             run_id = db.scalar("select max(run_id) from model_runs") + 1
@@ -284,9 +230,6 @@ def test_a_killed_run_leaves_the_last_published_run(db_url, engine, datasets):
                 "select status from model_runs where run_id = ?", [run_id]
             ) not in ("failed", None):
                 problems.append("the killed run was not marked failed")
-        if problems:
-            failures.append(f"{point}: {'; '.join(problems)}")
-        else:
-            passed += 1
-    print(f"\nscorer on {engine}: {len(points)} kill points tried, {passed} passed")
-    assert failures == []
+        return problems
+
+    assert_every_kill_point_passes(f"scorer on {engine}", points, check)

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from conftest import ENGINES, fresh_url
+from helpers import ENGINES, csv_text, fresh_url
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
@@ -214,15 +214,6 @@ SHOE_FIELDS = (
 )  # the optional assortment columns (may_be_absent) left out: they load as NULL
 
 
-def csv_text(header: list[str], rows: list[list[object]], lineterminator: str = "\n") -> str:
-    buffer = io.StringIO()
-    # quote every field: csv.writer leaves a lone CR unquoted when the line ends with LF
-    writer = csv.writer(buffer, lineterminator=lineterminator, quoting=csv.QUOTE_ALL)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def write_files(folder, users: str, shoes: str, interactions: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (("users.csv", users), ("shoes.csv", shoes), ("interactions.csv", interactions)):
@@ -246,7 +237,7 @@ def write_folder(folder):
     write_files(
         folder,
         "user_id,age,gender,primary_usage\n",
-        csv_text(SHOE_FIELDS, []),
+        csv_text([SHOE_FIELDS]),
         "user_id,shoe_id,interaction_type,timestamp\n",
     )
     return folder
@@ -296,9 +287,9 @@ def test_valid_rows_round_trip_exactly(module_db, tmp_path_factory, users, shoes
     empty_tables(db)
     blank = lambda value: "" if value is None else value  # noqa: E731
     user_text = csv_text(
-        USER_FIELDS, [[uid, blank(age), blank(g), usage] for uid, age, g, usage in users], lineterminator
+        [USER_FIELDS, *([uid, blank(age), blank(g), usage] for uid, age, g, usage in users)], lineterminator
     )
-    shoe_text = csv_text(SHOE_FIELDS, [[*row[:7], blank(row[7]), row[8]] for row in shoes], lineterminator)
+    shoe_text = csv_text([SHOE_FIELDS, *([*row[:7], blank(row[7]), row[8]] for row in shoes)], lineterminator)
     picked = {}
     for u, s, kind, (stamp, utc) in events:
         key = (
@@ -309,8 +300,10 @@ def test_valid_rows_round_trip_exactly(module_db, tmp_path_factory, users, shoes
         )
         picked[key] = stamp
     event_text = csv_text(
-        [column.name for column in INTERACTIONS.columns],
-        [[user_id, shoe_id, kind, stamp] for (user_id, shoe_id, kind, _), stamp in picked.items()],
+        [
+            INTERACTIONS.names,
+            *([user_id, shoe_id, kind, stamp] for (user_id, shoe_id, kind, _), stamp in picked.items()),
+        ],
         lineterminator,
     )
     folder = tmp_path_factory.mktemp("round_trip")
@@ -450,20 +443,22 @@ def test_every_accepted_file_leaves_every_view_computable(built_db, tmp_path_fac
     db = built_db
     empty_tables(db)
     user_text = csv_text(
-        USER_FIELDS,
-        [[uid, "" if age is None else age, gender or "", usage] for uid, age, gender, usage in users],
+        [
+            USER_FIELDS,
+            *([uid, "" if age is None else age, gender or "", usage] for uid, age, gender, usage in users),
+        ]
     )
     shoe_rows = [
         {"shoe_id": sid, "name": "Shoe", "brand": "Acme", "type": "boot", "material": material, "color": "red",
          "price": f"{Decimal(cents).scaleb(-2):.2f}", "lifespan_days": days}
         for sid, cents, material, days in shoes
     ]  # fmt: skip
-    shoe_text = csv_text(SHOE_FIELDS, [[row.get(name, "") for name in SHOE_FIELDS] for row in shoe_rows])
+    shoe_text = csv_text([SHOE_FIELDS, *([row.get(name, "") for name in SHOE_FIELDS] for row in shoe_rows)])
     event_rows = {
         (users[u % len(users)][0], shoes[s % len(shoes)][0], kind, moment.isoformat() + "Z")
         for u, s, kind, moment in events
     }
-    event_text = csv_text([column.name for column in INTERACTIONS.columns], sorted(event_rows))
+    event_text = csv_text([INTERACTIONS.names, *sorted(event_rows)])
     folder = tmp_path_factory.mktemp("contract_bounds")
     write_files(folder, user_text, shoe_text, event_text)
     assert load(db, folder).rows_rejected == 0

@@ -8,10 +8,10 @@ the users and shoes already loaded. A folder with none of the three files is ref
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from helpers import run_module
 
 from scripts.db import ROOT, Database
 
@@ -20,11 +20,7 @@ HEADER = "user_id,shoe_id,interaction_type,timestamp\n"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("SHOEREC_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_module(*args, cwd=cwd, timeout=600)  # a build of the bundled data takes a while
 
 
 def lines_with(result: subprocess.CompletedProcess, text: str) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fresh_url
+from helpers import fresh_url
 
 from scripts import build
 from scripts.db import Database

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import ENGINES
+from helpers import ENGINES
 
 from scripts.db import Database
 

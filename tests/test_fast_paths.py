@@ -13,12 +13,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import BASE_INTERACTIONS, TINY_PARAMS, fresh_url, load_tiny, write_files
 
 from scripts import db as db_module
 from scripts.db import Database
 from scripts.score import read_inputs, score
-from tests.conftest import fresh_url
-from tests.test_score import PARAMS, load_tiny
 
 N = 2_000
 
@@ -204,10 +203,10 @@ def test_read_inputs_is_the_same_on_both_paths_and_engines(
 
 def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch):
     load_tiny(pg)
-    fast = score(pg, **PARAMS)["run_id"]
+    fast = score(pg, **TINY_PARAMS)["run_id"]
     with monkeypatch.context() as patch:
         _row_paths(patch)
-        slow = score(pg, **PARAMS)["run_id"]
+        slow = score(pg, **TINY_PARAMS)["run_id"]
     for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
         columns = [c for c in pg.query_df(f"select * from {table} limit 0").columns if c != "run_id"]
         listed = ", ".join(columns)
@@ -239,17 +238,16 @@ def _key_constraints(db: Database) -> list:
 
 def test_the_merge_keeps_the_interactions_key_without_an_index_on_duckdb(db, tmp_path):
     from scripts.load import load
-    from tests.test_load import INTERACTIONS, write
 
     # PostgreSQL keeps its primary key; DuckDB has none (no ART index of every event)
     create_schema_for(db)
     assert len(_key_constraints(db)) == (1 if db.is_postgres else 0)
     # an event twice in the file, and the whole file again: each event is stored once
-    twice = INTERACTIONS + INTERACTIONS.splitlines(keepends=True)[1]
-    first = load(db, write(tmp_path / "a", interactions_csv=twice))
+    twice = BASE_INTERACTIONS + BASE_INTERACTIONS.splitlines(keepends=True)[1]
+    first = load(db, write_files(tmp_path / "a", interactions_csv=twice))
     assert first.files["interactions.csv"].loaded == 3
     assert first.files["interactions.csv"].duplicates == 1
-    again = load(db, write(tmp_path / "b", interactions_csv=twice))
+    again = load(db, write_files(tmp_path / "b", interactions_csv=twice))
     assert again.files["interactions.csv"].loaded == 0
     assert again.files["interactions.csv"].unchanged == 3
     key = "user_id, shoe_id, interaction_type, occurred_at"
@@ -266,7 +264,6 @@ def create_schema_for(db: Database) -> None:
 def test_a_duckdb_load_runs_within_its_memory_limit_and_restores_it(tmp_path, monkeypatch):
     from scripts import load as load_module
     from scripts.db import UsageError
-    from tests.test_load import write
 
     seen = []
     stage_file = load_module._stage_file
@@ -280,10 +277,10 @@ def test_a_duckdb_load_runs_within_its_memory_limit_and_restores_it(tmp_path, mo
     with Database(str(tmp_path / "bounded.duckdb")) as db:
         create_schema_for(db)
         before = db.scalar("select current_setting('memory_limit')")
-        load_module.load(db, write(tmp_path / "files"))
+        load_module.load(db, write_files(tmp_path / "files"))
         assert seen and all(setting.startswith("286") for setting in seen)  # 300 MB = 286.1 MiB
         assert db.scalar("select current_setting('memory_limit')") == before
         monkeypatch.setenv(load_module.ENV_LOAD_MEMORY_LIMIT, "lots; drop table users")
         with pytest.raises(UsageError):
-            load_module.load(db, write(tmp_path / "files"))
+            load_module.load(db, write_files(tmp_path / "files"))
         assert db.scalar("select count(*) from users") == 3

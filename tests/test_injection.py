@@ -8,14 +8,12 @@ verbatim (so it never went through SQL text, the jinja renderer or the ``?`` -> 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ENGINES, fresh_url
+from helpers import ENGINES, HEADERS, csv_text, fresh_url
 from streamlit.testing.v1 import AppTest
 
 from scripts import score
@@ -77,35 +75,17 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
 BASE = Path(__file__).resolve().parent / "bad_input" / "base"
 
 
-def csv_text(rows: list[list[object]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
-    return buffer.getvalue()
-
-
 def payload_files(folder: Path, payloads: list[str]) -> Path:
     """users and shoes with a payload in every text column; each user views two shoes, buys one."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = [FIRST_ID + i for i in range(len(payloads))]
-    users = [["user_id", "age", "gender", "primary_usage"]]
+    users = [HEADERS["users.csv"]]
     users += [[i, 30 + n % 50, text, text] for n, (i, text) in enumerate(zip(ids, payloads, strict=True))]
-    shoes = [
-        [
-            "shoe_id",
-            "name",
-            "brand",
-            "type",
-            "material",
-            "color",
-            "price",
-            "care_instructions",
-            "lifespan_days",
-        ]
-    ]
+    shoes = [HEADERS["shoes.csv"]]
     shoes += [
         [i, text, text, text, text, text, "19.99", text, 400] for i, text in zip(ids, payloads, strict=True)
     ]
-    events = [["user_id", "shoe_id", "interaction_type", "timestamp"]]
+    events = [HEADERS["interactions.csv"]]
     for n, i in enumerate(ids):
         other = ids[(n + 1) % len(ids)]
         events += [[i, i, "view", "2024-03-01T10:00:00Z"], [i, other, "view", "2024-03-02T10:00:00Z"]]

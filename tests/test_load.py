@@ -18,6 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import (
+    BASE_FILES,
+    BASE_INTERACTIONS,
+    BASE_SHOES,
+    BASE_USERS,
+    HEADERS,
+    dump,
+    write_files,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,43 +36,7 @@ from scripts.load import CHUNK_ROWS, LoadError, _chunks, _Records, load, main
 from scripts.schema import create_tables
 
 ROOT = Path(__file__).resolve().parent.parent
-
-USERS = "user_id,age,gender,primary_usage\n1,34,female,running\n2,,,walking\n3,71,male,casual\n"
-SHOES = (
-    "shoe_id,name,brand,type,material,color,price,care_instructions,lifespan_days\n"
-    "10,Cloud Runner,Acme,running,mesh,blue,129.99,Hand wash only.,400\n"
-    "11,Trail Boss,Peak,hiking,leather,brown,189.5,,730\n"
-)
-INTERACTIONS = (
-    "user_id,shoe_id,interaction_type,timestamp\n"
-    "1,10,view,2024-03-01T10:00:00Z\n"
-    "1,10,purchase,2024-03-02T09:30:00+02:00\n"
-    "2,11,add_to_wishlist,2024-03-03 08:00:00\n"
-)
-BASE = {"users.csv": USERS, "shoes.csv": SHOES, "interactions.csv": INTERACTIONS}
 U, S, E = "users.csv", "shoes.csv", "interactions.csv"  # E for events
-
-
-def write(folder: Path, files: dict[str, str | bytes | None] | None = None, **changes) -> Path:
-    """The base files, with ``changes`` ({'users.csv': text}) applied; None leaves a file out."""
-    folder.mkdir(parents=True, exist_ok=True)
-    contents = {
-        **BASE,
-        **(files or {}),
-        **{name.replace("_csv", ".csv"): text for name, text in changes.items()},
-    }
-    for name, text in contents.items():
-        if text is not None:
-            (folder / name).write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-    return folder
-
-
-def dump(db: Database) -> dict:
-    """Every table with all its rows (sorted), and the list of views: a checksum of the database."""
-    tables = sorted(db.relations("BASE TABLE"))
-    state = {name: sorted(map(repr, db.query(f"select * from {name}"))) for name in tables}
-    state["<views>"] = sorted(db.relations("VIEW"))
-    return state
 
 
 def rows(db: Database, sql: str) -> list[tuple]:
@@ -72,7 +45,7 @@ def rows(db: Database, sql: str) -> list[tuple]:
 
 # -- valid input ---------------------------------------------------------------------------------
 def test_loads_valid_files_into_empty_database(db, tmp_path):
-    summary = load(db, write(tmp_path))
+    summary = load(db, write_files(tmp_path))
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (8, 8, 0)
     assert rows(db, "select * from users order by user_id") == [
         (1, 34, "female", "running"),
@@ -101,7 +74,10 @@ def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_pat
     from scripts.schema import create_schema
 
     create_schema(db)
-    load(db, write(tmp_path, users_csv=USERS + "4,0,,casual\n5,7,female,running\n6,120,male,walking\n"))
+    load(
+        db,
+        write_files(tmp_path, users_csv=BASE_USERS + "4,0,,casual\n5,7,female,running\n6,120,male,walking\n"),
+    )
     assert rows(
         db, "select user_id, age, age_band from user_segments where user_id > 3 order by user_id"
     ) == [
@@ -118,7 +94,7 @@ def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_pat
 
 
 def test_loading_the_same_files_again_changes_nothing(db, tmp_path):
-    folder = write(tmp_path)
+    folder = write_files(tmp_path)
     load(db, folder)
     before = dump(db)
     again = load(db, folder)
@@ -137,7 +113,7 @@ def test_loading_the_same_files_again_changes_nothing(db, tmp_path):
 
 
 def test_a_later_interactions_file_appends_only_new_events(db, tmp_path):
-    load(db, write(tmp_path / "first"))
+    load(db, write_files(tmp_path / "first"))
     later = (
         "user_id,shoe_id,interaction_type,timestamp\n"
         "1,10,view,2024-03-01T10:00:00Z\n"  # stored already
@@ -146,8 +122,11 @@ def test_a_later_interactions_file_appends_only_new_events(db, tmp_path):
         "3,11,view,2024-04-01T10:00:00Z\n"  # new, repeated in the file: a duplicate, not an error
         "3,11,purchase,2024-04-02T10:00:00Z\n"  # new
     )
-    header_only = {"users.csv": USERS.splitlines()[0] + "\n", "shoes.csv": SHOES.splitlines()[0] + "\n"}
-    summary = load(db, write(tmp_path / "later", header_only, interactions_csv=later))
+    header_only = {
+        "users.csv": BASE_USERS.splitlines()[0] + "\n",
+        "shoes.csv": BASE_SHOES.splitlines()[0] + "\n",
+    }
+    summary = load(db, write_files(tmp_path / "later", header_only, interactions_csv=later))
     counts = summary.files["interactions.csv"]
     assert (counts.read, counts.loaded, counts.unchanged, counts.duplicates, counts.rejected) == (
         5,
@@ -162,10 +141,10 @@ def test_a_later_interactions_file_appends_only_new_events(db, tmp_path):
 
 
 def test_a_changed_user_or_shoe_is_updated_and_only_it_counts(db, tmp_path):
-    load(db, write(tmp_path / "first"))
-    users = USERS.replace("3,71,male,casual", "3,72,male,walking") + "4,,,hiking\n"
-    shoes = SHOES.replace("189.5,", "179.00,")
-    summary = load(db, write(tmp_path / "second", users_csv=users, shoes_csv=shoes))
+    load(db, write_files(tmp_path / "first"))
+    users = BASE_USERS.replace("3,71,male,casual", "3,72,male,walking") + "4,,,hiking\n"
+    shoes = BASE_SHOES.replace("189.5,", "179.00,")
+    summary = load(db, write_files(tmp_path / "second", users_csv=users, shoes_csv=shoes))
     assert (summary.files["users.csv"].loaded, summary.files["users.csv"].unchanged) == (2, 2)
     assert (summary.files["shoes.csv"].loaded, summary.files["shoes.csv"].unchanged) == (1, 1)
     assert summary.files["interactions.csv"].loaded == 0
@@ -193,7 +172,7 @@ def test_a_bulk_append_keeps_the_keys_and_indexes_of_interactions(db, tmp_path, 
     create_tables(db)
     indexes = index_names(db, "interactions")
     assert len(indexes) >= 3
-    summary = load(db, write(tmp_path))
+    summary = load(db, write_files(tmp_path))
     assert summary.files["interactions.csv"].loaded == 3
     assert index_names(db, "interactions") == indexes
     with pytest.raises(Exception):  # noqa: B017 - each driver has its own constraint error class
@@ -214,28 +193,28 @@ CARE_TEXT = 'Wipe, then dry.\nNever "machine" wash;\r\nline three\rold mac, \\N 
 
 
 VARIANTS = {
-    "bom": {"users.csv": b"\xef\xbb\xbf" + USERS.encode()},
-    "crlf": {name: text.replace("\n", "\r\n") for name, text in BASE.items()},
-    "no-final-newline": {"users.csv": USERS.rstrip("\n")},
-    "blank-lines": {"users.csv": USERS.replace("\n2,", "\n\n2,") + "\n\n"},
+    "bom": {"users.csv": b"\xef\xbb\xbf" + BASE_USERS.encode()},
+    "crlf": {name: text.replace("\n", "\r\n") for name, text in BASE_FILES.items()},
+    "no-final-newline": {"users.csv": BASE_USERS.rstrip("\n")},
+    "blank-lines": {"users.csv": BASE_USERS.replace("\n2,", "\n\n2,") + "\n\n"},
     "padded-numbers": {
-        "users.csv": USERS.replace("1,34,", " 1 , 34 ,"),
-        "shoes.csv": SHOES.replace(",400", ", 400 "),
+        "users.csv": BASE_USERS.replace("1,34,", " 1 , 34 ,"),
+        "shoes.csv": BASE_SHOES.replace(",400", ", 400 "),
     },
 }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_file_variants_load_the_same_rows_as_the_plain_files(db, tmp_path, variant):
-    first = load(db, write(tmp_path / variant, VARIANTS[variant]))
+    first = load(db, write_files(tmp_path / variant, VARIANTS[variant]))
     assert (first.rows_read, first.rows_loaded, first.rows_rejected) == (8, 8, 0)
     # the plain files, loaded next, find every row already there and identical
-    assert load(db, write(tmp_path / "plain")).rows_loaded == 0
+    assert load(db, write_files(tmp_path / "plain")).rows_loaded == 0
 
 
 def test_header_only_files_load_zero_rows(db, tmp_path):
-    headers = {name: text.splitlines()[0] + "\n" for name, text in BASE.items()}
-    summary = load(db, write(tmp_path, headers))
+    headers = {name: text.splitlines()[0] + "\n" for name, text in BASE_FILES.items()}
+    summary = load(db, write_files(tmp_path, headers))
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (0, 0, 0)
     assert rows(db, "select rows_read, rows_loaded from load_runs") == [(0, 0)]
     assert db.scalar("select count(*) from users") == 0
@@ -244,25 +223,13 @@ def test_header_only_files_load_zero_rows(db, tmp_path):
 def test_quoted_commas_newlines_sql_and_html_are_stored_verbatim(db, tmp_path):
     shoes = io.StringIO()
     writer = csv.writer(shoes, lineterminator="\n")
-    writer.writerow(
-        [
-            "shoe_id",
-            "name",
-            "brand",
-            "type",
-            "material",
-            "color",
-            "price",
-            "care_instructions",
-            "lifespan_days",
-        ]
-    )
+    writer.writerow(HEADERS["shoes.csv"])
     writer.writerow([10, SQL_TEXT, HTML_TEXT, "running", "mesh", "blue, navy", "9.90", CARE_TEXT, 400])
     writer.writerow(
         [11, "Trail Boss", "Peak", "hiking", "leather", "brown", "189.50", "  spaces kept  ", 730]
     )
-    users = USERS.replace("1,34,female,running", f'1,34,"{HTML_TEXT}","{SQL_TEXT}"')
-    load(db, write(tmp_path, users_csv=users, shoes_csv=shoes.getvalue()))
+    users = BASE_USERS.replace("1,34,female,running", f'1,34,"{HTML_TEXT}","{SQL_TEXT}"')
+    load(db, write_files(tmp_path, users_csv=users, shoes_csv=shoes.getvalue()))
     assert rows(db, "select name, brand, color, price, care_instructions from shoes where shoe_id = 10") == [
         (SQL_TEXT, HTML_TEXT, "blue, navy", Decimal("9.90"), CARE_TEXT)
     ]
@@ -273,7 +240,7 @@ def test_quoted_commas_newlines_sql_and_html_are_stored_verbatim(db, tmp_path):
 
 def test_an_extra_column_is_a_warning_and_ignored(db, tmp_path, caplog):
     users = "user_id,age,loyalty_tier,gender,primary_usage\n1,34,gold,female,running\n2,,,,walking\n"
-    summary = load(db, write(tmp_path, users_csv=users))
+    summary = load(db, write_files(tmp_path, users_csv=users))
     assert summary.warnings == ["users.csv:1:3: extra column 'loyalty_tier' is ignored"]
     assert "extra column 'loyalty_tier'" in caplog.text
     assert rows(db, "select * from users where user_id = 1") == [(1, 34, "female", "running")]
@@ -472,8 +439,8 @@ INVALID = [
 )
 def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, message):
     before = dump(db)  # empty: a refused load does not even create the tables
-    base = BASE[file].encode()
-    folder = write(tmp_path, {file: base + (row if isinstance(row, bytes) else row.encode()) + b"\n"})
+    base = BASE_FILES[file].encode()
+    folder = write_files(tmp_path, {file: base + (row if isinstance(row, bytes) else row.encode()) + b"\n"})
     with pytest.raises(LoadError) as refused:
         load(db, folder)
     report = str(refused.value)
@@ -510,7 +477,7 @@ def test_invalid_row_is_refused_and_nothing_is_written(db, tmp_path, file, row, 
 )
 def test_a_missing_file_or_column_is_refused_in_both_modes(db, tmp_path, files, message):
     before = dump(db)
-    folder = write(tmp_path, files)
+    folder = write_files(tmp_path, files)
     for skip_invalid in (False, True):
         with pytest.raises(LoadError) as refused:
             load(db, folder, skip_invalid=skip_invalid)
@@ -519,16 +486,16 @@ def test_a_missing_file_or_column_is_refused_in_both_modes(db, tmp_path, files, 
 
 
 def test_a_refused_load_leaves_a_loaded_database_as_it_was(db, tmp_path):
-    load(db, write(tmp_path / "base"))
+    load(db, write_files(tmp_path / "base"))
     before = dump(db)
     # an update, a new shoe, new events, and one bad event found last (by the SQL checks)
     changed = {
-        "users.csv": USERS.replace("3,71,male,casual", "3,72,male,walking"),
-        "shoes.csv": SHOES + "12,Court Classic,Acme,sneaker,canvas,white,59.00,,365\n",
-        "interactions.csv": INTERACTIONS
+        "users.csv": BASE_USERS.replace("3,71,male,casual", "3,72,male,walking"),
+        "shoes.csv": BASE_SHOES + "12,Court Classic,Acme,sneaker,canvas,white,59.00,,365\n",
+        "interactions.csv": BASE_INTERACTIONS
         + "3,12,view,2024-05-01T10:00:00Z\n999,12,view,2024-05-01T10:00:00Z\n",
     }
-    folder = write(tmp_path / "changed", changed)
+    folder = write_files(tmp_path / "changed", changed)
     with pytest.raises(LoadError, match="interactions.csv:6:1: user_id: '999' is neither"):
         load(db, folder)
     assert dump(db) == before
@@ -542,14 +509,14 @@ def test_a_refused_load_into_an_empty_database_creates_nothing(db, tmp_path):
     before = dump(db)
     assert before == {"<views>": []}
     with pytest.raises(LoadError):
-        load(db, write(tmp_path, users_csv=USERS + "4,121,,running\n"))
+        load(db, write_files(tmp_path, users_csv=BASE_USERS + "4,121,,running\n"))
     assert dump(db) == before
 
 
 def test_rows_depending_on_a_refused_row_are_reported(db, tmp_path):
-    users = USERS.replace("2,,,walking", "2,200,,walking")
+    users = BASE_USERS.replace("2,,,walking", "2,200,,walking")
     with pytest.raises(LoadError) as refused:
-        load(db, write(tmp_path, users_csv=users))
+        load(db, write_files(tmp_path, users_csv=users))
     assert [str(problem) for problem in refused.value.problems] == [
         "users.csv:3:2: age: '200' is out of range (0..120)",
         "interactions.csv:4:1: user_id: '2' refers to a rejected row of users.csv (line 3)",
@@ -558,9 +525,9 @@ def test_rows_depending_on_a_refused_row_are_reported(db, tmp_path):
 
 def test_the_report_shows_50_problems_then_a_count(db, tmp_path):
     # ages 121..125: all refused
-    users = USERS + "".join(f"{4 + i},{121 + i % 5},,running\n" for i in range(60))
+    users = BASE_USERS + "".join(f"{4 + i},{121 + i % 5},,running\n" for i in range(60))
     with pytest.raises(LoadError) as refused:
-        load(db, write(tmp_path, users_csv=users))
+        load(db, write_files(tmp_path, users_csv=users))
     lines = str(refused.value).splitlines()
     assert lines[0] == f"60 problems in {tmp_path}; nothing was loaded:"
     assert lines[1] == "users.csv:5:2: age: '121' is out of range (0..120)"
@@ -571,7 +538,7 @@ def test_the_report_shows_50_problems_then_a_count(db, tmp_path):
 def test_line_numbers_count_physical_lines_across_chunks(db, tmp_path):
     # records spanning lines, a blank line and a broken record, read two records at a time
     shoes = (
-        SHOES
+        BASE_SHOES
         + '12,"Multi\nline\nname",B,C,D,E,5,"care\r\ntext",100\n'  # lines 4-7
         + "\n"  # line 8
         + '13,A,B,C,D,E,-1,"x\ny",100\n'  # lines 9-10: bad price
@@ -579,7 +546,7 @@ def test_line_numbers_count_physical_lines_across_chunks(db, tmp_path):
         + "15,A,B,C,D,E,5,,0\n"  # line 12: bad lifespan
     )
     with pytest.raises(LoadError) as refused:
-        load(db, write(tmp_path, shoes_csv=shoes), chunk_rows=2)
+        load(db, write_files(tmp_path, shoes_csv=shoes), chunk_rows=2)
     assert [str(problem) for problem in refused.value.problems] == [
         "shoes.csv:9:7: price: '-1' is negative; it must be >= 0",
         "shoes.csv:11: malformed CSV record (',' expected after '\"')",
@@ -590,18 +557,20 @@ def test_line_numbers_count_physical_lines_across_chunks(db, tmp_path):
 
 # -- --skip-invalid ----------------------------------------------------------------------------------
 def test_skip_invalid_loads_the_valid_rows_and_keeps_the_rejects(db, tmp_path):
-    load(db, write(tmp_path / "base"))
+    load(db, write_files(tmp_path / "base"))
     users = (
-        USERS + b"4,30,caf\xe9,running\n".decode("utf-8", "surrogateescape") + "5,-1,,running\n6,,,hiking\n"
+        BASE_USERS
+        + b"4,30,caf\xe9,running\n".decode("utf-8", "surrogateescape")
+        + "5,-1,,running\n6,,,hiking\n"
     )
-    interactions = INTERACTIONS + (
+    interactions = BASE_INTERACTIONS + (
         "5,10,view,2024-03-05T10:00:00Z\n"  # line 5: user 5 is refused
         "6,10,view,2024-03-05T10:00:00Z\n"  # line 6: fine
         "6,10,view,2024-03-05T10:00:00Z\n"  # line 7: a duplicate, not a reject
         "6,10,view,2024-13-05\n"  # line 8: bad timestamp
         "7,99,view,2024-03-05T10:00:00Z\n"  # line 9: unknown user and unknown shoe
     )
-    folder = write(tmp_path / "mixed")
+    folder = write_files(tmp_path / "mixed")
     (folder / "users.csv").write_bytes(users.encode("utf-8", "surrogateescape"))
     (folder / "interactions.csv").write_text(interactions)
     summary = load(db, folder, skip_invalid=True)
@@ -640,8 +609,8 @@ def test_skip_invalid_loads_the_valid_rows_and_keeps_the_rejects(db, tmp_path):
 
 
 def test_skip_invalid_keeps_whole_row_problems_duplicates_and_empty_values(db, tmp_path):
-    users = USERS + "4,30,running\n5,30,f,\n1,50,male,walking\n"
-    summary = load(db, write(tmp_path, users_csv=users), skip_invalid=True)
+    users = BASE_USERS + "4,30,running\n5,30,f,\n1,50,male,walking\n"
+    summary = load(db, write_files(tmp_path, users_csv=users), skip_invalid=True)
     assert summary.rows_rejected == 3
     assert rows(
         db, "select line_number, column_name, raw_value, reason from load_rejects order by line_number"
@@ -655,7 +624,7 @@ def test_skip_invalid_keeps_whole_row_problems_duplicates_and_empty_values(db, t
 
 
 def test_skip_invalid_with_only_valid_rows_records_a_clean_run(db, tmp_path):
-    summary = load(db, write(tmp_path), skip_invalid=True)
+    summary = load(db, write_files(tmp_path), skip_invalid=True)
     assert summary.rows_rejected == 0
     assert db.scalar("select count(*) from load_rejects") == 0
     assert db.scalar("select is_skip_invalid from load_runs") is True
@@ -664,8 +633,8 @@ def test_skip_invalid_with_only_valid_rows_records_a_clean_run(db, tmp_path):
 # -- command line ----------------------------------------------------------------------------------
 def test_cli_exit_codes(db_url, tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO, logger="scripts.load")
-    good = write(tmp_path / "good")
-    bad = write(tmp_path / "bad", users_csv=USERS + "4,abc,,running\n")
+    good = write_files(tmp_path / "good")
+    bad = write_files(tmp_path / "bad", users_csv=BASE_USERS + "4,abc,,running\n")
     assert main(["--data-dir", str(good), "--db", db_url]) == 0
     assert "load 1: read 8 rows, loaded 8" in caplog.text
     # the report goes to stderr, one problem per line
@@ -683,7 +652,7 @@ def test_cli_exit_codes(db_url, tmp_path, capsys, caplog):
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 def test_cli_unreachable_database_is_one_line_and_exit_1(engine, tmp_path, capsys, caplog):
     url = "postgresql://postgres@127.0.0.1:1/nowhere" if engine == "postgres" else str(tmp_path)  # a folder
-    assert main(["--data-dir", str(write(tmp_path / "data")), "--db", url]) == 1
+    assert main(["--data-dir", str(write_files(tmp_path / "data")), "--db", url]) == 1
     assert "Traceback" not in capsys.readouterr().err
     [error] = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert "cannot" in error.getMessage() and "\n" not in error.getMessage() and not error.exc_info

@@ -18,8 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import multiprocessing
-import os
 import shutil
 import signal
 import threading
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import assert_every_kill_point_passes, run_killed
 
 from scripts import notify as notify_module
 from scripts.contacts import load_contacts, unsubscribe
@@ -384,20 +383,6 @@ def _notify_job(url: str, path: str) -> None:
         notify(db, sink=FileSink(path), now=DAYTIME)
 
 
-def _killed(point: str, url: str, path: Path) -> int | None:
-    def child():
-        os.environ[notify_module.KILL_AT_ENV] = point
-        _notify_job(url, str(path))
-
-    process = multiprocessing.get_context("fork").Process(target=child)
-    process.start()
-    process.join(timeout=120)
-    if process.is_alive():
-        process.kill()
-        process.join()
-    return process.exitcode
-
-
 def _reset(url: str, path: Path) -> None:
     with Database(url) as db:
         for table in ("notifications", "notification_suggestions", "unsubscribe_tokens"):
@@ -415,10 +400,10 @@ def test_a_killed_run_loses_nothing_and_sends_nothing_twice(db_url, engine, tmp_
         expected = outbox(db)
     expected_keys = sorted(journal_keys(path))
     assert len(expected_keys) == 4
-    passed, failures = 0, []
-    for point in KILL_POINTS:
+
+    def check(point: str) -> list[str]:
         _reset(db_url, path)
-        code = _killed(point, db_url, path)
+        code = run_killed(notify_module.KILL_AT_ENV, point, _notify_job, db_url, str(path))
         problems = [] if code == -signal.SIGKILL else [f"exit code {code}, not killed"]
         _notify_job(db_url, str(path))  # the next run finishes the job
         with Database(db_url) as db:
@@ -429,19 +414,16 @@ def test_a_killed_run_loses_nothing_and_sends_nothing_twice(db_url, engine, tmp_
             problems.append(f"the file holds {sorted(keys)}")
         if sorted(pd.read_csv(path.with_suffix(".csv"))["idempotency_key"]) != expected_keys:
             problems.append("the CSV differs from the file")
-        if problems:
-            failures.append(f"{point}: {'; '.join(problems)}")
-        else:
-            passed += 1
-    print(f"\nnotify on {engine}: {len(KILL_POINTS)} kill points tried, {passed} passed")
-    assert failures == []
+        return problems
+
+    assert_every_kill_point_passes(f"notify on {engine}", KILL_POINTS, check)
 
 
 # -- the bundled data at its reference date -----------------------------------------------------------
 @pytest.fixture
 def bundled_copy(engine, bundled_duckdb_url, request, tmp_path):
     """A writable copy of the bundled, scored database, with data/contacts.csv loaded."""
-    from conftest import DATA_DIR
+    from helpers import DATA_DIR
 
     from scripts.db import with_search_path
 

@@ -17,6 +17,7 @@ import signal
 import numpy as np
 import pytest
 import tqdm
+from helpers import assert_every_kill_point_passes, differences, fresh_url, run_killed, snapshot
 
 from scripts import model, refresh
 from scripts import score as score_module
@@ -25,7 +26,6 @@ from scripts.generate_data import generate
 from scripts.load import load
 from scripts.schema import create_schema
 from scripts.score import fit_model, params_from, read_inputs, recommendation_frame, score
-from tests.test_crash_safety import run_killed
 
 USERS, SHOES, EVENTS = 80, 30, 900
 BASE = {"top_n": 12, "factors": 4, "similar_n": 5, "batch_size": 25, "workers": 1, "keep_runs": 2}
@@ -99,7 +99,6 @@ def listed(db: Database, user_id: int) -> list[tuple]:
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_new_customer_listed_at_once_then_personal_after_refresh(engine, request, tmp_path, data_dir, kind):
-    from tests.conftest import fresh_url
 
     url = fresh_url(engine, request, tmp_path)
     build(url, data_dir, MODELS[kind])
@@ -158,7 +157,6 @@ def test_new_customer_listed_at_once_then_personal_after_refresh(engine, request
 
 
 def test_refresh_from_the_command_line(engine, request, tmp_path, data_dir):
-    from tests.conftest import fresh_url
 
     url = fresh_url(engine, request, tmp_path)
     build(url, data_dir, MODELS["puresvd"])
@@ -197,7 +195,6 @@ def view_checksums(db: Database) -> dict[str, str]:
 
 
 def test_an_unavailable_shoe_leaves_every_list_at_once_and_comes_back(engine, request, tmp_path, data_dir):
-    from tests.conftest import fresh_url
 
     url = fresh_url(engine, request, tmp_path)
     build(url, data_dir, MODELS["puresvd"])
@@ -243,13 +240,12 @@ REFRESH_KILL_POINTS = (
 
 
 def test_a_killed_refresh_leaves_the_previous_state(engine, request, tmp_path, data_dir):
-    from tests.conftest import fresh_url
-    from tests.test_crash_safety import differences, snapshot
 
     url = fresh_url(engine, request, tmp_path)
     build(url, data_dir, {**MODELS["ease_blend"], "batch_size": 1})
-    failures = []
-    for k, point in enumerate(REFRESH_KILL_POINTS):
+
+    def check(point: str) -> list[str]:
+        k = REFRESH_KILL_POINTS.index(point)
         with Database(url) as db:
             add_customer(db, NEW_USER + k, like=2, events=[(1003, "view")])
             add_events(db, 5 + k, [(1009, "add_to_wishlist")])
@@ -281,18 +277,14 @@ def test_a_killed_refresh_leaves_the_previous_state(engine, request, tmp_path, d
                 != "failed"
             ):
                 problems.append("the killed refresh was not marked failed")
-        if problems:
-            failures.append(f"{point}: {'; '.join(problems)}")
-    print(
-        f"\nrefresh on {engine}: {len(REFRESH_KILL_POINTS)} kill points tried, {len(REFRESH_KILL_POINTS) - len(failures)} passed"
-    )
-    assert failures == []
+        return problems
+
+    assert_every_kill_point_passes(f"refresh on {engine}", REFRESH_KILL_POINTS, check)
 
 
 def test_the_dashboard_says_a_new_customer_sees_their_segment_list(
     engine, request, tmp_path, data_dir, monkeypatch
 ):
-    from tests.conftest import fresh_url
     from tests.test_dashboard import assert_no_failure, recommendation_cards, run_page, texts
 
     url = fresh_url(engine, request, tmp_path)

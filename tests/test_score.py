@@ -6,18 +6,14 @@ of their kind, user 11 (running) and 12 (hiking, no age, no gender) without any 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
 
-import pandas as pd
 import pytest
+from helpers import TINY_PARAMS, TINY_SHOES, TINY_USERS, load_tiny, run_module
 
 from scripts import score as score_module
-from scripts.db import ROOT, Database, UsageError
+from scripts.db import Database, UsageError
 from scripts.schema import create_schema
 from scripts.score import KILL_AT_ENV, KILL_STAGES, params_from, score
 
@@ -27,78 +23,6 @@ KEYS = {
     "segment_recommendations": "run_id, primary_usage, gender, age_band, rank",
 }
 SCORE_TABLES = tuple(KEYS)
-# twelve users: small shrinkage, so that a segment of a few customers still shows its own taste
-PARAMS = {
-    "top_n": 3,
-    "factors": 2,
-    "similar_n": 2,
-    "batch_size": 4,
-    "segment_prior_users": 2.0,
-    "feature_prior_users": 2.0,
-}
-
-USERS = pd.DataFrame(
-    {
-        "user_id": range(1, 13),
-        "age": [25, 31, 45, 22, 38, 29, 52, 41, 35, 60, 27, None],
-        "gender": [
-            "female",
-            "male",
-            "female",
-            "male",
-            "female",
-            "male",
-            "female",
-            "male",
-            "female",
-            "male",
-            "female",
-            None,
-        ],
-        "primary_usage": ["running"] * 6 + ["hiking"] * 4 + ["running", "hiking"],
-    }
-)
-SHOES = pd.DataFrame(
-    {
-        "shoe_id": [101, 102, 103, 104, 201, 202, 203, 204],
-        "name": [
-            "Swift Pace",
-            "Swift Tempo",
-            "Swift Glide",
-            "Swift Nova",
-            "Summit Ridge",
-            "Summit Peak",
-            "Summit Trail",
-            "Summit Alp",
-        ],
-        "brand": ["swift"] * 4 + ["summit"] * 4,
-        "type": ["running"] * 4 + ["hiking"] * 4,
-        "material": ["mesh"] * 4 + ["leather"] * 4,
-        "color": ["black", "red", "blue", "white", "brown", "green", "black", "grey"],
-        "price": [120.0, 130.0, 110.0, 150.0, 180.0, 200.0, 160.0, 210.0],
-        "care_instructions": [None] * 8,
-        "lifespan_days": [500] * 4 + [900] * 4,
-    }
-)
-
-
-def interactions() -> pd.DataFrame:
-    day = dt.datetime(2024, 5, 1, 12, 0)
-    rows = []
-    for user in range(1, 11):
-        shoes = [101, 102, 103] if user <= 6 else [201, 202, 203]
-        for k, shoe in enumerate(shoes):
-            rows.append((user, shoe, "view", day + dt.timedelta(days=user + k)))
-        rows.append((user, shoes[user % 3], "add_to_wishlist", day + dt.timedelta(days=20 + user)))
-        rows.append((user, shoes[(user + 1) % 3], "purchase", day + dt.timedelta(days=30 + user)))
-    return pd.DataFrame(rows, columns=["user_id", "shoe_id", "interaction_type", "occurred_at"])
-
-
-def load_tiny(db: Database) -> None:
-    create_schema(db)
-    db.insert_df("users", USERS.astype({"age": "Int64"}))
-    db.insert_df("shoes", SHOES)
-    db.insert_df("interactions", interactions())
 
 
 def rows_of_run(db: Database, run_id: int) -> int:
@@ -118,7 +42,7 @@ def latest_complete(db: Database):
 
 def test_every_user_gets_a_top_n_without_bought_shoes(db):
     load_tiny(db)
-    summary = score(db, **PARAMS)
+    summary = score(db, **TINY_PARAMS)
     assert summary["status"] == "complete" and summary["n_users"] == 12 and summary["n_shoes"] == 8
     counts = db.query("select user_id, count(*), min(rank), max(rank) from recommendations group by user_id")
     assert sorted(counts) == [(user, 3, 1, 3) for user in range(1, 13)]
@@ -139,7 +63,7 @@ def test_every_user_gets_a_top_n_without_bought_shoes(db):
 
 def test_users_get_their_kind_and_new_users_their_segment(db):
     load_tiny(db)
-    score(db, **PARAMS)
+    score(db, **TINY_PARAMS)
     first = dict(db.query("select user_id, shoe_id from recommendations where rank = 1"))
     for user in range(1, 13):
         kind = "running" if user <= 6 or user == 11 else "hiking"
@@ -161,7 +85,7 @@ def test_users_get_their_kind_and_new_users_their_segment(db):
 
 def test_run_row_records_parameters_counts_and_timings(db):
     load_tiny(db)
-    summary = score(db, **PARAMS, cf_k=2.5, field_weights={"color": 0})
+    summary = score(db, **TINY_PARAMS, cf_k=2.5, field_weights={"color": 0})
     status, params, n_interactions, timings, finished, reference = db.query(
         "select status, parameters, n_interactions, timings, finished_at, reference_date"
         " from model_runs where run_id = ?",
@@ -177,7 +101,7 @@ def test_run_row_records_parameters_counts_and_timings(db):
 
 def test_segment_grid_and_similarities(db):
     load_tiny(db)
-    score(db, **PARAMS)
+    score(db, **TINY_PARAMS)
     # usages {running, hiking} x genders {female, male, unknown} x 7 bands + unknown, 3 shoes each
     n_bands = db.scalar("select count(*) from age_bands") + 1
     assert db.scalar("select count(*) from segment_recommendations") == 2 * 3 * n_bands * 3
@@ -197,11 +121,11 @@ def test_segment_grid_and_similarities(db):
 def test_without_interactions_everyone_still_gets_a_list(db):
     create_schema(db)
     with pytest.raises(UsageError, match="nothing to score"):  # no empty run is published
-        score(db, **PARAMS)
+        score(db, **TINY_PARAMS)
     assert db.scalar("select count(*) from model_runs") == 0
-    db.insert_df("users", USERS.astype({"age": "Int64"}))
-    db.insert_df("shoes", SHOES)
-    summary = score(db, **PARAMS)
+    db.insert_df("users", TINY_USERS.astype({"age": "Int64"}))
+    db.insert_df("shoes", TINY_SHOES)
+    summary = score(db, **TINY_PARAMS)
     assert summary["n_recommendations"] == 12 * 3
     assert (
         db.scalar(
@@ -228,7 +152,7 @@ def test_parameters_are_validated():
 
 def test_keep_runs_prunes_older_runs_and_their_rows(db):
     load_tiny(db)
-    ids = [score(db, **PARAMS, keep_runs=2)["run_id"] for _ in range(3)]
+    ids = [score(db, **TINY_PARAMS, keep_runs=2)["run_id"] for _ in range(3)]
     assert [row[0] for row in db.query("select run_id from model_runs order by run_id")] == ids[1:]
     assert rows_of_run(db, ids[0]) == 0
     assert rows_of_run(db, ids[1]) > 0 and rows_of_run(db, ids[2]) > 0
@@ -237,7 +161,7 @@ def test_keep_runs_prunes_older_runs_and_their_rows(db):
 
 def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
     load_tiny(db)
-    first = score(db, **PARAMS)["run_id"]
+    first = score(db, **TINY_PARAMS)["run_id"]
     before = rows_of_run(db, first)
     real_insert = Database.insert_df
     calls = []
@@ -250,7 +174,7 @@ def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
 
     monkeypatch.setattr(Database, "insert_df", failing_insert)
     with pytest.raises(RuntimeError, match="disk full"):
-        score(db, **PARAMS)
+        score(db, **TINY_PARAMS)
     monkeypatch.undo()
     assert calls.count("recommendations") == 2, "the failure came after rows of the run were written"
     assert latest_complete(db) == first
@@ -260,19 +184,16 @@ def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
     assert rows_of_run(db, failed) == 0
     assert rows_of_run(db, first) == before
     # and the next run publishes
-    assert score(db, **PARAMS)["run_id"] == failed + 1
+    assert score(db, **TINY_PARAMS)["run_id"] == failed + 1
 
 
 @pytest.mark.parametrize("stage", KILL_STAGES)
 def test_a_killed_run_leaves_the_previous_run(db_url, stage):
     with Database(db_url) as db:
         load_tiny(db)
-        first = score(db, **PARAMS)["run_id"]
+        first = score(db, **TINY_PARAMS)["run_id"]
         before = rows_of_run(db, first)
-    env = {**os.environ, KILL_AT_ENV: stage}
-    args = [
-        sys.executable,
-        "-m",
+    done = run_module(
         "scripts.score",
         "--db",
         db_url,
@@ -282,8 +203,9 @@ def test_a_killed_run_leaves_the_previous_run(db_url, stage):
         "2",
         "--batch-size",
         "4",
-    ]
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        env={KILL_AT_ENV: stage},
+        timeout=120,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     with Database(db_url) as db:
         killed = first + 1
@@ -292,7 +214,7 @@ def test_a_killed_run_leaves_the_previous_run(db_url, stage):
         assert rows_of_run(db, killed) == 0
         assert rows_of_run(db, first) == before
         # the next run marks the dead one failed and publishes
-        summary = score(db, **PARAMS)
+        summary = score(db, **TINY_PARAMS)
         assert summary["run_id"] == killed + 1 and latest_complete(db) == killed + 1
         assert db.scalar("select status from model_runs where run_id = ?", [killed]) == "failed"
 
@@ -300,9 +222,7 @@ def test_a_killed_run_leaves_the_previous_run(db_url, stage):
 def test_command_line_runs_and_records_its_flags(db_url):
     with Database(db_url) as db:
         load_tiny(db)
-    args = [
-        sys.executable,
-        "-m",
+    done = run_module(
         "scripts.score",
         "--db",
         db_url,
@@ -312,8 +232,8 @@ def test_command_line_runs_and_records_its_flags(db_url):
         "2",
         "--field-weights",
         "name=0,color=0.25",
-    ]
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "run 1 complete" in done.stderr
     with Database(db_url) as db:

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import fresh_url
 
 from scripts import build, model, spark_score
 from scripts import score as scoring
 from scripts.db import Database
 from scripts.load import load
 from scripts.schema import create_schema
-from tests.conftest import fresh_url
 
 REQUIRE_SPARK = os.environ.get("SHOEREC_REQUIRE_SPARK") == "1"
 CONVERGED_SVD_ITERATIONS = 40

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ENGINES, fresh_url
+from helpers import ENGINES, fresh_url
 
 from scripts.db import Database, view_files
 from scripts.schema import create_schema

@@ -21,17 +21,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import canonical_rows, column_kinds, fetch
 
 from scripts.db import Database, view_files
 from scripts.schema import create_schema
 
-FLOAT_DECIMALS = 6
 EXPECTED_FILE = "expected.csv"
 
 # Lookup tables hold seeded defaults: a case's CSV for one of them replaces its rows.
@@ -125,45 +124,6 @@ def load_tables(db: Database, files: list[Path]) -> None:
         db.insert_df(table, table_frame(db, table, by_table[table]))
 
 
-def fetch(db: Database, sql: str) -> tuple[list[str], list[tuple]]:
-    """Column names and rows of a query, with the driver's own Python types."""
-    if db.is_postgres:
-        with db.raw.cursor() as cursor:
-            cursor.execute(sql)
-            return [d[0] for d in cursor.description], cursor.fetchall()
-    cursor = db.raw.execute(sql)
-    return [d[0] for d in cursor.description], cursor.fetchall()
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float, Decimal)):  # one kind: engines differ (sum of bigint is numeric on PG)
-        return "number"
-    if isinstance(value, dt.datetime):
-        return "timestamp"
-    if isinstance(value, dt.date):
-        return "date"
-    return "text"
-
-
-def canonical(value: Any, kind: str) -> str:
-    """A value (from the driver, or text from a CSV) as comparable text for a column of ``kind``."""
-    if value is None or value == "":
-        return ""
-    if kind == "bool":
-        return str(value if isinstance(value, bool) else value.strip().lower() == "true").lower()
-    if kind == "number":
-        number = round(float(value), FLOAT_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
-        return f"{number:.{FLOAT_DECIMALS}f}"
-    if kind == "timestamp":
-        stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-        return stamp.isoformat(sep=" ")
-    if kind == "date":
-        return value.isoformat() if isinstance(value, dt.date) else dt.date.fromisoformat(value).isoformat()
-    return str(value)
-
-
 def compare(db: Database, relation: str, expected_path: Path) -> None:
     """Assert that ``relation`` holds exactly the rows of ``expected_path`` (on its columns)."""
     header, expected_rows = read_csv(expected_path)
@@ -171,12 +131,9 @@ def compare(db: Database, relation: str, expected_path: Path) -> None:
     missing = [name for name in header if name not in names]
     assert not missing, f"{expected_path}: {relation} has no column {missing}"
     _, rows = fetch(db, f"select {', '.join(header)} from {relation}")
-    kinds = []
-    for index in range(len(header)):
-        sample = next((row[index] for row in rows if row[index] is not None), None)
-        kinds.append(_kind_of(sample) if sample is not None else "text")
-    actual = sorted(tuple(canonical(row[i], kinds[i]) for i in range(len(header))) for row in rows)
-    expected = sorted(tuple(canonical(row[i], kinds[i]) for i in range(len(header))) for row in expected_rows)
+    kinds = column_kinds(rows, len(header))
+    actual = canonical_rows(rows, kinds)
+    expected = canonical_rows(expected_rows, kinds)
     if actual != expected:
         only_actual = [row for row in actual if row not in expected]
         only_expected = [row for row in expected if row not in actual]
