@@ -10,10 +10,13 @@ in a rolled-back transaction where the runs after r are marked failed, and check
 run's own rows in ``recommendations`` (without the shoes the user bought).
 
 PostgreSQL: the reader keeps one connection (like the dashboard); the scorer's rows appear at its
-commit, all at once. DuckDB: a file has one writer process, and no other process can open it while
+commit, all at once. The test counts the polls made while a publishing transaction was open (the
+scorer's session had the same transaction id, with rows written, just before and just after the
+poll) and requires some: reads before and after publication alone prove nothing. DuckDB: a file has one writer process, and no other process can open it while
 the writer holds it: the reader opens a short read-only connection per poll and gets either a
 complete run or a clean DatabaseError (the dashboard shows "being rebuilt; try again"); the writer
-in turn waits while a reader holds the file.
+in turn waits while a reader holds the file. No read can overlap a publication there, so the test
+requires polls refused while the writer held the file.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from scripts.score import score
 
 RUNS = 5
 BASE_PARAMS = {"factors": 2, "workers": 1, "keep_runs": 10}
-POLL_SECONDS = 0.1
+POLL_SECONDS = {"postgres": 0.01, "duckdb": 0.1}  # PostgreSQL: often, to catch transactions in flight
+BATCH_SIZE = 4  # customers a batch: a run writes its recommendations in 15 statements of one transaction
 
 # publishes RUNS runs, top_n 3, 4, ... and similar_n 2, 3, ... (the first run has 2 and 1);
 # opening waits while a reader holds DuckDB
@@ -51,7 +55,7 @@ for run in range(runs):
     else:
         raise SystemExit("the database stayed locked")
     with db:
-        score(db, top_n=3 + run, similar_n=2 + run, factors=2, workers=1, keep_runs=10)
+        score(db, top_n=3 + run, similar_n=2 + run, factors=2, workers=1, keep_runs=10, batch_size=int(sys.argv[3]))
 """
 
 RECOMMENDATIONS = "select run_id, count(*), sum(score) from user_recommendations group by run_id"
@@ -61,6 +65,16 @@ MESSAGES = "select user_id, message_id, kind, message_on, status, shoe_id, title
 def messages_checksum(db: Database) -> tuple[int, str]:
     rows = sorted(map(repr, db.query(MESSAGES)))
     return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def writing_transaction(db: Database) -> int | None:
+    """The transaction id of another client session's open transaction that has written (the
+    scorer's publication), else None."""
+    return db.scalar(
+        "select max(cast(cast(backend_xid as text) as bigint)) from pg_stat_activity"
+        " where datname = current_database() and backend_type = 'client backend'"
+        " and pid <> pg_backend_pid() and backend_xid is not null"
+    )
 
 
 def poll(db: Database) -> tuple[list[tuple], tuple[int, str]]:
@@ -116,25 +130,28 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
         observations = [poll(db)]  # before the writer starts: the first run
 
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, db_url, str(RUNS)],
+        [sys.executable, "-c", WRITER, db_url, str(RUNS), str(BATCH_SIZE)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     locked = 0
+    during = 0  # PostgreSQL: polls made while one publishing transaction stayed open
     reader = Database(db_url, read_only=True) if engine == "postgres" else None
     try:
         while writer.poll() is None:
             if reader is not None:
+                before = writing_transaction(reader)
                 observations.append(poll(reader))
+                during += before is not None and writing_transaction(reader) == before
             else:
                 try:  # a short read-only connection, as the dashboard opens
                     with Database(db_url, read_only=True) as short:
                         observations.append(poll(short))
                 except DatabaseError:
                     locked += 1
-            time.sleep(POLL_SECONDS)
+            time.sleep(POLL_SECONDS[engine])
     finally:
         if reader is not None:
             reader.close()
@@ -150,8 +167,13 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
     seen = {observed[0][0][0] for observed in observations if observed[0]}
     print(
         f"\n{engine}: {len(observations) + locked} polls, {len(observations)} read"
-        f" ({len(seen)} distinct runs seen), {locked} clean DatabaseError (file held by the writer),"
-        f" {len(torn)} torn reads"
+        f" ({len(seen)} distinct runs seen, {during} during a publishing transaction),"
+        f" {locked} clean DatabaseError (file held by the writer), {len(torn)} torn reads"
     )
     assert torn == []
     assert {first, first + RUNS} <= seen
+    # reads before and after the publications alone would pass without proving anything
+    if engine == "postgres":
+        assert during > 0, "no poll overlapped a publishing transaction"
+    else:
+        assert locked > 0, "no poll came while the writer held the file"
