@@ -7,17 +7,19 @@ fine). Reasons are phrases that follow the quoted value in a problem report::
 
     interactions.csv:1742:4: timestamp: '2024-13-01' is not a valid ISO 8601 timestamp
 
-The rules (the contract, as in the README):
+This module is the contract; the README's "The data contract" tells a retailer the same per column
+(tests/test_readme.py fails when it names other columns, ranges, choices or reasons). How each kind
+is checked:
 
 - ``id``: an integer within PostgreSQL's ``bigint``; surrounding whitespace is ignored.
 - ``integer``: an integer within ``[low, high]``; empty means NULL where the column is optional.
   Any number of digits gets a value or a reason (a 5,000-digit cell is out of range, never an error).
 - ``decimal``: a plain decimal (``12``, ``12.5``, ``.99``) from 0 to ``PRICE_MAX`` with at most two
   significant decimals (``12.50`` and ``12.500`` are fine, ``12.505`` is not); no exponent, no NaN/inf.
-- The ranges are the business's, so that every accepted value is one the views can compute with:
-  ages 0..120, prices 0..1,000,000 (a shop's price in any currency, yen and won included),
-  lifespans 1..3650 days (ten years: the longest a pair is rated for; at the lowest seeded wear
-  factor, 0.5, a personal lifespan of 20 years and at most 7,300 care reminders a pair).
+- The ranges are the business's (each column's ``low`` and ``high``, ``PRICE_MAX``), so that every
+  accepted value is one the views can compute with: a lifespan of ``LIFESPAN_DAYS_MAX`` days at the
+  lowest seeded wear factor, 0.5, is a personal lifespan of 20 years and at most 7,300 care
+  reminders a pair.
 - ``text``: any text; blank (empty or only whitespace) means NULL where optional and is refused where
   required; stored verbatim, surrounding whitespace included.
 - ``category``: one of a set read from the database (``interaction_types``), matched exactly.
@@ -67,7 +69,7 @@ class Column:
     """One column of a file: its CSV name, kind, whether it may be empty, and its range."""
 
     name: str
-    kind: str  # id | integer | decimal | text | category | timestamp
+    kind: str  # id | integer | decimal | text | category | choice | date | timestamp
     sql_type: str
     required: bool = True
     low: int | None = None
