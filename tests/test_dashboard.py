@@ -181,6 +181,24 @@ def column_labels(page: AppTest) -> dict[str, str]:
     return labels
 
 
+def test_every_table_labels_every_column_the_same_way(monkeypatch, bundled_url):
+    with Database(bundled_url, read_only=True) as db:
+        user_id = db.scalar(  # shoes, suggestions, care reminders, history and messages: every table
+            "select min(user_id) from user_messages where kind = 'replacement'"
+            " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
+        )
+    page = run_page(monkeypatch, bundled_url, user_id=user_id)
+    assert_no_failure(page)
+    assert len(page.dataframe) >= 6
+    for frame in page.dataframe:
+        config = json.loads(frame.proto.columns or "{}")
+        unlabelled = [name for name in frame.value.columns if "label" not in config.get(name, {})]
+        assert not unlabelled, f"a table shows columns by their view names: {unlabelled}"
+    labels = column_labels(page)
+    assert labels["name"] == {"Shoe"} and labels["due_on"] == {"Due"}  # one label a column, every table
+    assert "Reminder" in labels["title"]  # a table's own on top of the shared "Title"
+
+
 def test_as_of_date_moves_the_service_status(monkeypatch, bundled_url):
     with Database(bundled_url, read_only=True) as db:
         user_id, bought_on = db.query(

@@ -193,6 +193,14 @@ def pick_customer(tab, user_id: int) -> None:
     settle(tab)
 
 
+def customer_with_care_and_replacement(db: Database) -> int | None:
+    """The first customer told both to care for a pair and to replace one: the customer pictured."""
+    return db.scalar(
+        "select min(user_id) from user_messages where kind = 'replacement'"
+        " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
+    )
+
+
 def markdown(tab):
     """Everything Streamlit rendered from markdown (cards, headings, message titles)."""
     return tab.get_by_test_id("stMarkdownContainer")
@@ -205,10 +213,7 @@ def test_picking_a_customer_shows_their_recommendations_and_messages(
     from playwright.sync_api import expect
 
     with Database(bundled_duckdb_url, read_only=True) as db:
-        user_id = db.scalar(
-            "select min(user_id) from user_messages where kind = 'replacement'"
-            " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
-        )
+        user_id = customer_with_care_and_replacement(db)
         first_shown = db.scalar("select min(user_id) from user_profiles")
         top = db.query(
             "select rank, name from user_recommendations where user_id = ? and rank <= 3 order by rank",
@@ -283,10 +288,7 @@ def test_each_tab_in_the_browser_with_its_figures_and_a_picture(
     from playwright.sync_api import expect
 
     with Database(bundled_duckdb_url, read_only=True) as db:
-        user_id = db.scalar(
-            "select min(user_id) from user_messages where kind = 'replacement'"
-            " and user_id in (select user_id from user_messages where kind = 'care_reminder')"
-        )
+        user_id = customer_with_care_and_replacement(db)
         reference = db.scalar("select reference_date from current_settings")
         ahead, nearing = db.query(
             "select end_of_life_next_30_days_count, nearing_end_of_life_count from business_overview"
