@@ -26,7 +26,7 @@ import pandas as pd
 import streamlit as st
 
 from scripts.db import Database, DatabaseError, describe, engine_of, resolve_url
-from scripts.evaluate import MODEL_NAMES
+from scripts.evaluate import BASELINE_MODELS, MODEL_NAMES
 
 CACHE_SECONDS = 30
 TOP_N_SHOWN = 10
@@ -36,8 +36,6 @@ MAX_USERS_IN_PICKER = 20_000
 END_OF_LIFE_AHEAD_DAYS = 30  # business_overview.end_of_life_next_30_days_count
 # the stages scripts.score times (model_runs.timings), in run order
 RUN_STAGES = ("read", "fit", "similarities", "segments", "score", "write", "publish", "commit")
-# the models the hybrid is judged against: popularity and the peers of scripts.peers
-BASELINE_MODELS = ("popularity", "peer_popularity", "peer_puresvd", "peer_ease", "peer_als", "peer_bm25_knn")
 STATUS_ICONS = {
     "overdue": "🔴",
     "due": "🟠",

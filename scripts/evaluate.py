@@ -105,6 +105,8 @@ PEER_OPTIONS = {
     "bm25_knn": {"K": 100},
 }
 GROUPS = ("warm", "cold", "all")
+# what the hybrid is judged against (the report and the dashboard): popularity and every peer
+BASELINE_MODELS = ("popularity", *(f"peer_{name}" for name in peers.PEERS))
 # models with nothing for a customer without history (their "all" rows count those customers as misses)
 NO_COLD_START = ("svd", "ease", "knn", "cf", "content")
 METRICS_WRITTEN = (*METRICS, "coverage", "cold_item_share")

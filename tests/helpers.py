@@ -12,15 +12,19 @@ import hashlib
 import io
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 from scripts.contract import CONTRACTS
 from scripts.db import ROOT, Database, with_search_path
@@ -309,3 +313,43 @@ def assert_every_kill_point_passes(
             failures.append(f"{point}: {'; '.join(problems)}")
     print(f"\n{what}: {len(points)} kill points tried, {len(points) - len(failures)} passed")
     assert failures == []
+
+
+# -- the dashboard, run headless ---------------------------------------------------------------------
+DASHBOARD = ROOT / "dashboard.py"
+PAGE_TIMEOUT = 60
+
+
+def run_page(monkeypatch, url: str, **state) -> AppTest:
+    """dashboard.py run headless (Streamlit's AppTest) on ``url``, with ``state`` in its session state."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SHOEREC_DASHBOARD_DB", url)
+    page = AppTest.from_file(str(DASHBOARD), default_timeout=PAGE_TIMEOUT)
+    for key, value in state.items():
+        page.session_state[key] = value
+    return page.run()
+
+
+def texts(page: AppTest) -> str:
+    """Everything the page wrote as text, markdown, captions and notices, in one string."""
+    parts = []
+    for kind in ("markdown", "caption", "text", "info", "warning", "error", "subheader", "metric"):
+        for element in getattr(page, kind):
+            parts.append(str(getattr(element, "value", "")))
+    return "\n".join(parts)
+
+
+def recommendation_cards(page: AppTest) -> list[str]:
+    """The names on the recommendation cards ("**1. Name**"), in rank order, markdown escapes undone."""
+    cards = []
+    for element in page.markdown:
+        match = re.match(r"^\*\*(\d+)\. (.*)\*\*$", element.value, flags=re.DOTALL)
+        if match:
+            cards.append((int(match.group(1)), re.sub(r"\\(.)", r"\1", match.group(2))))
+    return [name for _, name in sorted(cards)]
+
+
+def assert_no_failure(page: AppTest) -> None:
+    assert not page.exception, [e.value for e in page.exception]
+    assert not page.error, [e.value for e in page.error]

@@ -11,18 +11,16 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import DASHBOARD, PAGE_TIMEOUT, assert_no_failure, recommendation_cards, run_page, texts
 from streamlit.testing.v1 import AppTest
 
 from scripts.db import Database
 from scripts.evaluate import MODEL_NAMES
 from scripts.schema import create_schema, create_tables, view_files
 
-DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
-TIMEOUT = 60
 # where Streamlit says a call is deprecated: a log line (and a notice in the page), never a warning
 STREAMLIT_DEPRECATIONS = "streamlit.deprecation_util"
 
@@ -44,38 +42,6 @@ def deprecations() -> Iterator[list[str]]:
     finally:
         logger.removeHandler(handler)
     assert not said, f"the page calls what Streamlit has deprecated: {said}"
-
-
-def run_page(monkeypatch, url: str, **state) -> AppTest:
-    monkeypatch.setenv("SHOEREC_DASHBOARD_DB", url)
-    page = AppTest.from_file(str(DASHBOARD), default_timeout=TIMEOUT)
-    for key, value in state.items():
-        page.session_state[key] = value
-    return page.run()
-
-
-def texts(page: AppTest) -> str:
-    """Everything the page wrote as text, markdown, captions and notices, in one string."""
-    parts = []
-    for kind in ("markdown", "caption", "text", "info", "warning", "error", "subheader", "metric"):
-        for element in getattr(page, kind):
-            parts.append(str(getattr(element, "value", "")))
-    return "\n".join(parts)
-
-
-def recommendation_cards(page: AppTest) -> list[str]:
-    """The names on the recommendation cards ("**1. Name**"), in rank order, markdown escapes undone."""
-    cards = []
-    for element in page.markdown:
-        match = re.match(r"^\*\*(\d+)\. (.*)\*\*$", element.value, flags=re.DOTALL)
-        if match:
-            cards.append((int(match.group(1)), re.sub(r"\\(.)", r"\1", match.group(2))))
-    return [name for _, name in sorted(cards)]
-
-
-def assert_no_failure(page: AppTest) -> None:
-    assert not page.exception, [e.value for e in page.exception]
-    assert not page.error, [e.value for e in page.error]
 
 
 def test_page_runs_and_shows_a_customer(monkeypatch, bundled_url):
@@ -111,10 +77,10 @@ def warning_page() -> None:
 
 
 def test_the_deprecation_checks_see_a_deprecated_call(deprecations):
-    AppTest.from_function(deprecated_page, default_timeout=TIMEOUT).run()
+    AppTest.from_function(deprecated_page, default_timeout=PAGE_TIMEOUT).run()
     assert any("use_container_width" in notice for notice in deprecations)
     deprecations.clear()  # said on purpose: this test passes
-    page = AppTest.from_function(warning_page, default_timeout=TIMEOUT).run()
+    page = AppTest.from_function(warning_page, default_timeout=PAGE_TIMEOUT).run()
     assert page.exception  # the message itself is redacted in the page (it is in the log)
 
 

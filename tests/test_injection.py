@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import ENGINES, HEADERS, csv_text, fresh_url
+from helpers import DASHBOARD, ENGINES, HEADERS, csv_text, fresh_url
 from streamlit.testing.v1 import AppTest
 
 from scripts import score
@@ -71,7 +71,7 @@ PAYLOADS = [
 FIRST_ID = 1000
 IDS = {payload: FIRST_ID + i for i, payload in enumerate(PAYLOADS)}
 SHOE_TEXT = ("name", "brand", "type", "material", "color", "care_instructions")
-DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
+
 BASE = Path(__file__).resolve().parent / "bad_input" / "base"
 
 

@@ -285,7 +285,7 @@ def test_a_killed_refresh_leaves_the_previous_state(engine, request, tmp_path, d
 def test_the_dashboard_says_a_new_customer_sees_their_segment_list(
     engine, request, tmp_path, data_dir, monkeypatch
 ):
-    from tests.test_dashboard import assert_no_failure, recommendation_cards, run_page, texts
+    from helpers import assert_no_failure, recommendation_cards, run_page, texts
 
     url = fresh_url(engine, request, tmp_path)
     build(url, data_dir, MODELS["puresvd"])
