@@ -23,8 +23,8 @@ import logging
 import time
 from pathlib import Path
 
-from scripts.cli import base_parser, setup_logging
-from scripts.db import Database, DatabaseError, describe, exit_code
+from scripts.cli import base_parser, reports_database_errors, setup_logging
+from scripts.db import Database, describe
 from scripts.evaluate import evaluate
 from scripts.load import DATA_DIR, LoadError, add_load_arguments, load
 from scripts.schema import create_schema
@@ -130,6 +130,7 @@ def build(
     return summary
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     add_load_arguments(parser)
@@ -161,9 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     except LoadError as exc:
         log.error("build stopped: the data did not load, the database is as it was.\n%s", exc)
         return 2
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
     return 0
 
 

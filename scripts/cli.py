@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from scripts.db import DEFAULT_DUCKDB_PATH, ENV_DB
+from scripts.db import DEFAULT_DUCKDB_PATH, ENV_DB, DatabaseError, exit_code
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -49,6 +52,22 @@ def iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def reports_database_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a command's ``main``: a :class:`DatabaseError` out of it (a database file that does not
+    exist, a server that does not answer, a step not yet run) ends the command in one logged line and
+    exit code 2 for a usage error, 1 for any other, never a traceback."""
+
+    @functools.wraps(main)
+    def run(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except DatabaseError as exc:
+            logging.getLogger(main.__module__).error("%s", exc)
+            return exit_code(exc)
+
+    return run
 
 
 def setup_logging(verbose: bool = False) -> None:

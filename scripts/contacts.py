@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scripts.cli import base_parser, setup_logging
+from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import utc_now
 from scripts.contract import Column, FileContract, parse_column, quote
-from scripts.db import Database, DatabaseError, exit_code
+from scripts.db import Database
 from scripts.load import DATA_DIR, LoadError, Problem
 
 log = logging.getLogger(__name__)
@@ -293,6 +293,7 @@ def unsubscribe(db: Database, token: str, *, now: dt.datetime | None = None) -> 
     return user_id, channel, purpose
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument(
@@ -314,9 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     except LoadError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
     if summary is not None:
         log.info("%s", summary)
     return 0

@@ -57,9 +57,9 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from scripts import model, peers
-from scripts.cli import base_parser, setup_logging
+from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import utc_now
-from scripts.db import Database, DatabaseError, exit_code, require_built
+from scripts.db import Database, require_built
 from scripts.metrics import (
     METRICS,
     bootstrap_interval,
@@ -938,6 +938,7 @@ def parse_ks(text: str) -> list[int]:
     return values
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="user", help="how to split (default: user)")
@@ -1012,9 +1013,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         log.error("%s", exc)
         return 2
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
     groups = result["groups"]
     print(
         f"\nEvaluation {result['evaluation_id']} ({result['protocol']} protocol): {groups['warm']} warm and"

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from scripts.cli import base_parser, setup_logging
-from scripts.db import Database, DatabaseError, exit_code
+from scripts.cli import base_parser, reports_database_errors, setup_logging
+from scripts.db import Database
 from scripts.score import INPUT_QUERIES
 
 log = logging.getLogger(__name__)
@@ -56,17 +56,14 @@ def export(db: Database, out: str | Path) -> dict[str, int]:
     return counts
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--out", required=True, help="directory the Parquet files go to (created if missing)")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    try:
-        with Database(args.db, read_only=True, must_exist=True) as db:
-            export(db, args.out)
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
+    with Database(args.db, read_only=True, must_exist=True) as db:
+        export(db, args.out)
     return 0
 
 

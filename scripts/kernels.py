@@ -191,6 +191,12 @@ def _worse(value_a, index_a, value_b, index_b):  # pragma: no cover - compiled
     return value_a < value_b or (value_a == value_b and index_a > index_b)
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _swap(values, indices, a, b):  # pragma: no cover - compiled
+    values[a], values[b] = values[b], values[a]
+    indices[a], indices[b] = indices[b], indices[a]
+
+
 @numba.njit(nogil=True, cache=True)
 def _heap_push(values, indices, size, value, index):  # pragma: no cover - compiled
     position = size
@@ -199,8 +205,7 @@ def _heap_push(values, indices, size, value, index):  # pragma: no cover - compi
     while position > 0:
         parent = (position - 1) // 2
         if _worse(values[position], indices[position], values[parent], indices[parent]):
-            values[position], values[parent] = values[parent], values[position]
-            indices[position], indices[parent] = indices[parent], indices[position]
+            _swap(values, indices, position, parent)
             position = parent
         else:
             break
@@ -220,8 +225,7 @@ def _heap_replace_top(values, indices, size, value, index):  # pragma: no cover 
         if right < size and _worse(values[right], indices[right], values[left], indices[left]):
             child = right
         if _worse(values[child], indices[child], values[position], indices[position]):
-            values[position], values[child] = values[child], values[position]
-            indices[position], indices[child] = indices[child], indices[position]
+            _swap(values, indices, position, child)
             position = child
         else:
             break

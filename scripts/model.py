@@ -53,6 +53,7 @@ __all__ = [
     "item_features",
     "item_knn_weights",
     "minmax_rows",
+    "nearest_neighbours",
     "prior_weights",
     "recommend",
     "row_range",
@@ -287,11 +288,29 @@ def item_knn_weights(R: sp.spmatrix, neighbours: int) -> np.ndarray:
     ndarray of shape (n_shoes, n_shoes), float32
     """
     R = sp.csc_matrix(R, dtype=np.float32)
-    n_shoes = R.shape[1]
     # unit columns, then all cosines
     norms = np.sqrt(np.asarray(R.multiply(R).sum(axis=0)).ravel())
     unit = R @ sp.diags(1 / np.where(norms > 0, norms, 1))
     cosine = np.asarray((unit.T @ unit).todense(), dtype=np.float32)
+    return nearest_neighbours(cosine, neighbours)
+
+
+def nearest_neighbours(cosine: np.ndarray, neighbours: int) -> np.ndarray:
+    """Item-kNN weights from an item x item cosine matrix: the diagonal zeroed, then only the
+    ``neighbours`` largest of each column kept (the rest 0). Shared by the local and the Spark fit.
+
+    Parameters
+    ----------
+    cosine : ndarray of shape (n_shoes, n_shoes), float32
+        Modified in place.
+    neighbours : int
+        K, the neighbours kept per shoe.
+
+    Returns
+    -------
+    ndarray of shape (n_shoes, n_shoes), float32: ``cosine`` itself.
+    """
+    n_shoes = cosine.shape[0]
     cosine[np.arange(n_shoes), np.arange(n_shoes)] = 0.0
     # keep the K largest of each column
     k = min(int(neighbours), n_shoes)

@@ -50,9 +50,9 @@ import jinja2
 import jinja2.sandbox
 import pandas as pd
 
-from scripts.cli import base_parser, setup_logging
+from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import utc_now
-from scripts.db import Database, DatabaseError, describe, exit_code
+from scripts.db import Database, describe
 from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
@@ -595,6 +595,7 @@ def _timestamp(value: str) -> dt.datetime:
     return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument(
@@ -613,12 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         sink = make_sink(args.sink) if args.sink and not args.dry_run else None
     except ValueError as exc:
         parser.error(str(exc))
-    try:
-        with Database(args.db) as db:
-            summary = notify(db, args.on, sink, dry_run=args.dry_run, now=args.now)
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
+    with Database(args.db) as db:
+        summary = notify(db, args.on, sink, dry_run=args.dry_run, now=args.now)
     for line in summary.lines():
         print(line)
     log.info("notify done on %s", describe(db.url))

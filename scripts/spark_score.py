@@ -52,8 +52,9 @@ import scipy.sparse as sp
 
 from scripts import export, model
 from scripts import score as scoring
+from scripts.cli import reports_database_errors
 from scripts.clock import Stopwatch
-from scripts.db import Database, DatabaseError, describe, exit_code, require_built
+from scripts.db import Database, describe, require_built
 
 log = logging.getLogger(__name__)
 
@@ -144,18 +145,11 @@ def gram_knn_weights(gram: np.ndarray, neighbours: int) -> np.ndarray:
     ``cos(R[:, i], R[:, j]) = G_ij / sqrt(G_ii G_jj)``; each column keeps its ``neighbours`` largest,
     the diagonal is 0.
     """
-    n_shoes = gram.shape[0]
     # unit columns: divide by the column norms sqrt(G_ii)
     norms = np.sqrt(np.diag(gram))
     inverse = 1 / np.where(norms > 0, norms, 1)
     cosine = (gram * inverse[:, None] * inverse[None, :]).astype(np.float32)
-    cosine[np.arange(n_shoes), np.arange(n_shoes)] = 0.0
-    # keep the K largest of each column
-    k = min(int(neighbours), n_shoes)
-    if 0 < k < n_shoes:
-        cut = np.partition(cosine, n_shoes - k, axis=0)[n_shoes - k]
-        cosine[cosine < cut[None, :]] = 0.0
-    return cosine
+    return model.nearest_neighbours(cosine, neighbours)
 
 
 def vote_rows(votes: sp.csr_matrix, vote_exponent: float) -> sp.csr_matrix:
@@ -761,6 +755,7 @@ def _first_users_with_history(
     return chunk_inputs(chosen, shoe_ids, segments).strength
 
 
+@reports_database_errors
 def main(args: Any, overrides: dict[str, Any]) -> int:
     """``scripts.score --spark MASTER``: the run on Spark; exit code as scripts.score's."""
     try:
@@ -768,12 +763,8 @@ def main(args: Any, overrides: dict[str, Any]) -> int:
     except ImportError:
         log.error("--spark needs pyspark: .venv/bin/pip install -r requirements-spark.txt")
         return 2
-    try:
-        with Database(args.db, must_exist=True) as db:
-            require_built(db)
-            log.info("scoring %s on Spark %s", describe(db.url), args.spark)
-            score(db, args.spark, **overrides)  # publishes a complete run or raises
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
+    with Database(args.db, must_exist=True) as db:
+        require_built(db)
+        log.info("scoring %s on Spark %s", describe(db.url), args.spark)
+        score(db, args.spark, **overrides)  # publishes a complete run or raises
     return 0
