@@ -989,6 +989,9 @@ def recommend(
     else:
         operator, cf_rows = np.ascontiguousarray(model.cf_operator, dtype=np.float32), empty
     X = model.content
+    if not X.has_sorted_indices:
+        X = X.sorted_indices()
+    XT = X.T.tocsr()
     if exclude is None:
         ex_indptr, ex_indices = np.zeros(n_users + 1, np.int32), np.zeros(0, np.int32)
     else:
@@ -1001,7 +1004,7 @@ def recommend(
     profile_norm = np.empty(n_users, np.float32)
     kernels.score_top_n(
         R.indptr, R.indices, R.data, operator, cf_rows,
-        X.indptr, X.indices, X.data, X.shape[1],
+        X.indptr, X.indices, X.data, XT.indptr, XT.indices, XT.data, X.shape[1],
         model.segment_scores, np.asarray(user_segment, dtype=np.int64),
         ex_indptr, ex_indices, weight, p, _FLAT,
         index, value, picked_cf, own_content, prior_part, ranges, profile_norm,
