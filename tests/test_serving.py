@@ -1,4 +1,5 @@
-"""Serving one customer: the customer-facing views, filtered by user_id, read only that customer's rows.
+"""Serving one customer: the customer-facing views (and those the dashboard reads for one customer),
+filtered by user_id, read only that customer's rows.
 
 On PostgreSQL, with the bundled data (analysed, and a complete refresh of the latest run added so that
 refreshed_recommendations holds rows too), ``explain (format json)`` of each view for one customer
@@ -22,6 +23,11 @@ CUSTOMER_VIEWS = {
     ),
     "user_messages": "select * from user_messages where user_id = {user_id}",
     "replacement_suggestions": "select * from replacement_suggestions where user_id = {user_id}",
+    # the dashboard's Customer tab reads these for one customer too
+    "pair_statuses": "select * from pair_statuses where user_id = {user_id}",
+    "care_reminder_statuses": "select * from care_reminder_statuses where user_id = {user_id}",
+    "user_profiles": "select * from user_profiles where user_id = {user_id}",
+    "user_history": "select * from user_history where user_id = {user_id}",
 }
 
 
