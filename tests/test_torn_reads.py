@@ -12,11 +12,12 @@ run's own rows in ``recommendations`` (without the shoes the user bought).
 PostgreSQL: the reader keeps one connection (like the dashboard); the scorer's rows appear at its
 commit, all at once. The test counts the polls made while a publishing transaction was open (the
 scorer's session had the same transaction id, with rows written, just before and just after the
-poll) and requires some: reads before and after publication alone prove nothing. DuckDB: a file has one writer process, and no other process can open it while
-the writer holds it: the reader opens a short read-only connection per poll and gets either a
-complete run or a clean DatabaseError (the dashboard shows "being rebuilt; try again"); the writer
-in turn waits while a reader holds the file. No read can overlap a publication there, so the test
-requires polls refused while the writer held the file.
+poll) and requires some: reads before and after publication alone prove nothing. DuckDB: a file has
+one writer process, and no other process can open it while the writer holds it: the reader opens a
+short read-only connection per poll and gets either a complete run or a clean DatabaseError (the
+dashboard shows "being rebuilt; try again"); the writer in turn waits while a reader holds the file.
+No read can overlap a publication there, so the test requires polls refused while the writer held
+the file.
 """
 
 from __future__ import annotations
