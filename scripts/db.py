@@ -10,9 +10,10 @@ Placeholders are written ``?`` everywhere; they are translated to ``%s`` for psy
 
 Bulk paths on PostgreSQL: ``query_df`` exports with ``COPY (select ...) TO STDOUT`` and parses the
 CSV with pyarrow (the same frame, dtypes included, as fetching the rows would give, 10x faster), and
-``insert_df`` feeds ``COPY ... FROM STDIN`` with CSV written by pyarrow for frames of numbers,
-booleans and timestamps (the score's write-back); either falls back to the row path for what it
-does not cover.
+``insert_df`` feeds ``COPY ... FROM STDIN``: in binary, encoded by numpy, where every column holds
+exactly what its table column stores (integers, doubles, reals, booleans, timestamps, bytea: the
+score's write-back and model state), else as CSV (pyarrow's writer for numbers, booleans and
+timestamps, pandas' for the rest). ``query_df`` falls back to the row path for what it does not cover.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -337,26 +339,48 @@ class Database:
     def insert_df(self, table: str, frame: pd.DataFrame) -> int:
         """Append a DataFrame's rows to ``table`` (columns matched by name); returns the row count.
 
-        PostgreSQL gets ``COPY ... FROM STDIN`` in chunks; DuckDB reads the frame directly.
+        PostgreSQL gets ``COPY ... FROM STDIN`` in chunks: binary where every column holds exactly
+        what its table column stores (``_binary_fields``), else CSV. DuckDB reads the frame directly.
         """
         table = _identifier(table)
-        columns = ", ".join(_identifier(c) for c in frame.columns)
+        columns = [_identifier(c) for c in frame.columns]
         if frame.empty:
             return 0
         if self.is_postgres:
-            # numbers, booleans and timestamps: CSV written by pyarrow (10x pandas' to_csv)
-            write_csv = _arrow_csv if _arrow_writable(frame) else _pandas_csv
+            fields = _binary_fields(frame, self._column_types(table))
+            if fields is None:
+                # numbers, booleans and timestamps: CSV written by pyarrow (10x pandas' to_csv)
+                write_csv = _arrow_csv if _arrow_writable(frame) else _pandas_csv
+                statement = _copy_statement(table, columns, "csv")
+            else:  # every field as the server stores it: it parses no text
+                statement = _copy_statement(table, _copy_order(fields), "binary")
             with self._con.cursor() as cur:
                 for start in range(0, len(frame), _COPY_CHUNK_ROWS):
-                    buffer = write_csv(frame.iloc[start : start + _COPY_CHUNK_ROWS])
-                    cur.copy_expert(f"copy {table} ({columns}) from stdin with (format csv)", buffer)
+                    stop = min(start + _COPY_CHUNK_ROWS, len(frame))
+                    if fields is None:
+                        buffer = write_csv(frame.iloc[start:stop])
+                    else:
+                        buffer = io.BytesIO(
+                            _BINARY_HEADER + _binary_rows(fields, start, stop) + _BINARY_TRAILER
+                        )
+                    cur.copy_expert(statement, buffer, size=1 << 20)
         else:
+            listed = ", ".join(columns)
             self._con.register("__insert_frame", frame)
             try:
-                self._con.execute(f"insert into {table} ({columns}) select {columns} from __insert_frame")
+                self._con.execute(f"insert into {table} ({listed}) select {listed} from __insert_frame")
             finally:
                 self._con.unregister("__insert_frame")
         return len(frame)
+
+    def _column_types(self, table: str) -> dict[str, int]:
+        """PostgreSQL: ``table``'s columns and their type oids (the table COPY resolves by the search path)."""
+        rows = self.query(
+            "select attname, atttypid from pg_attribute"
+            " where attrelid = cast(? as regclass) and attnum > 0 and not attisdropped",
+            [table],
+        )
+        return dict(rows)
 
     # -- SQL files -------------------------------------------------------------------------
     def render(self, sql: str, **variables: Any) -> str:
@@ -543,6 +567,153 @@ def _pandas_csv(frame: pd.DataFrame) -> io.StringIO:
     frame.to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     buffer.seek(0)
     return buffer
+
+
+# -- binary COPY FROM (PostgreSQL) -----------------------------------------------------------------
+# Each field as the server stores it, so the server parses no text and the client formats none: for
+# the columns below, when the frame's column holds exactly the stored values (a float32 frame column
+# for a double, integers out of the column's range, timestamps finer than microseconds, text, ...
+# leave the frame to the CSV writers, which give the rows as before). Nulls as the CSV paths write
+# them: NaN, NaT and pandas' NA.
+_PG_BYTEA = 17
+_PG_TIMESTAMP = 1114
+_PG_BINARY_FIELDS = {  # type oid -> its field, big-endian
+    16: "?",  # boolean: one byte
+    21: ">i2",
+    23: ">i4",
+    20: ">i8",
+    700: ">f4",
+    701: ">f8",
+    _PG_TIMESTAMP: ">i8",  # microseconds since 2000-01-01
+}
+_PG_FLOATS = {700: np.dtype(np.float32), 701: np.dtype(np.float64)}
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
+_BINARY_TRAILER = b"\xff\xff"
+_NULL_FIELD = b"\xff\xff\xff\xff"
+_PG_EPOCH = np.datetime64("2000-01-01", "us")
+
+
+def _binary_fields(frame: pd.DataFrame, types: dict[str, int]) -> list[tuple[str, Any]] | None:
+    """Each column's field for binary COPY into the table of ``types``, or None if one has none.
+
+    A fixed-width column gives (field type, values, null mask or None); a bytea column ("blob") the
+    list of its cells as bytes or None. A frame of both is copied with its blob columns last.
+    """
+    fields = []
+    for name in frame.columns:
+        oid = types.get(name)
+        field = _fixed_field(frame[name], oid) if oid in _PG_BINARY_FIELDS else None
+        if field is None and oid == _PG_BYTEA:
+            field = _blob_field(frame[name])
+        if field is None:
+            return None
+        fields.append((name, field))
+    return fields
+
+
+def _fixed_field(series: pd.Series, oid: int) -> tuple[str, np.ndarray, np.ndarray | None] | None:
+    """(field type, values, null mask) of a column for a column of type ``oid``, or None."""
+    kind, dtype = _PG_BINARY_FIELDS[oid], series.dtype
+    extension = isinstance(dtype, pd.api.extensions.ExtensionDtype)
+    mask = series.isna().to_numpy() if extension else None
+    if kind.startswith(">i") and oid != _PG_TIMESTAMP:
+        if not pd.api.types.is_integer_dtype(dtype):
+            return None
+        values = series.to_numpy(dtype=dtype.numpy_dtype, na_value=0) if extension else series.to_numpy()
+        # out of the column's range: the CSV path, whose COPY refuses it as before
+        bounds = np.iinfo(kind)
+        if len(values) and (int(values.min()) < bounds.min or int(values.max()) > bounds.max):
+            return None
+    elif oid in _PG_FLOATS:
+        if dtype != _PG_FLOATS[oid]:  # float32 text read as a double is another double
+            return None
+        values = series.to_numpy()
+        mask = np.isnan(values)
+    elif kind == "?":
+        if dtype == np.bool_:
+            values = series.to_numpy()
+        elif isinstance(dtype, pd.BooleanDtype):
+            values = series.to_numpy(dtype=bool, na_value=False)
+        else:
+            return None
+    else:  # timestamp without time zone
+        if extension or not pd.api.types.is_datetime64_dtype(dtype):
+            return None
+        values = series.to_numpy()
+        mask = np.isnat(values)
+        micros = np.where(mask, _PG_EPOCH, values).astype("datetime64[us]")
+        if not np.array_equal(micros.astype(values.dtype), np.where(mask, _PG_EPOCH, values)):
+            return None  # finer than microseconds (or beyond their range): PostgreSQL rounds the text
+        values = (micros - _PG_EPOCH).astype(np.int64)
+    if mask is not None and not mask.any():
+        mask = None
+    return kind, values, mask
+
+
+def _blob_field(series: pd.Series) -> list[bytes | None] | None:
+    """A bytea column's cells as bytes: bytes, or the hex text form ``\\x...``; None for any other value."""
+    cells = []
+    for value in series.tolist():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            cells.append(None)
+        elif isinstance(value, bytes | bytearray | memoryview):
+            cells.append(bytes(value))
+        elif isinstance(value, str) and value.startswith("\\x"):
+            try:
+                cells.append(bytes.fromhex(value[2:]))
+            except ValueError:  # not hex: the CSV path, whose COPY refuses it as before
+                return None
+        else:
+            return None
+    return cells
+
+
+def _binary_rows(fields: list[tuple[str, Any]], start: int, stop: int) -> bytes:
+    """Rows ``start:stop`` in binary COPY: per row the field count, then each field's length (-1 = null) and bytes."""
+    n = stop - start
+    fixed = [field for _, field in fields if isinstance(field, tuple)]
+    blobs = [field[start:stop] for _, field in fields if isinstance(field, list)]
+    # the fixed-width fields as one record per row (packed), then the bytes of null values cut out
+    layout = [("count", ">i2")]
+    for j, (kind, _, _) in enumerate(fixed):
+        layout += [(f"length{j}", ">i4"), (f"value{j}", kind)]
+    rows = np.empty(n, dtype=np.dtype(layout))
+    rows["count"] = len(fields)
+    for j, (kind, values, mask) in enumerate(fixed):
+        width = np.dtype(kind).itemsize
+        rows[f"value{j}"] = values[start:stop]
+        rows[f"length{j}"] = width if mask is None else np.where(mask[start:stop], -1, width)
+    flat = rows.view(np.uint8).reshape(n, rows.itemsize)
+    nulls = [(j, kind, mask[start:stop]) for j, (kind, _, mask) in enumerate(fixed) if mask is not None]
+    keep = np.ones(flat.shape, dtype=bool) if nulls else None
+    for j, kind, mask in nulls:
+        offset = rows.dtype.fields[f"value{j}"][1]
+        keep[mask, offset : offset + np.dtype(kind).itemsize] = False
+    packed = (flat if keep is None else flat[keep]).tobytes()
+    if not blobs:
+        return packed
+    # a row at a time: its fixed fields, then each blob (the model state: few rows, large cells)
+    sizes = np.full(n, rows.itemsize) - sum(np.dtype(kind).itemsize * mask for _, kind, mask in nulls)
+    ends = np.cumsum(sizes).tolist()
+    out, begin = bytearray(), 0
+    for i, end in enumerate(ends):
+        out += packed[begin:end]
+        begin = end
+        for cells in blobs:
+            cell = cells[i]
+            out += _NULL_FIELD if cell is None else len(cell).to_bytes(4, "big") + cell
+    return bytes(out)
+
+
+def _copy_statement(table: str, columns: list[str], form: str) -> str:
+    return f"copy {table} ({', '.join(columns)}) from stdin with (format {form})"
+
+
+def _copy_order(fields: list[tuple[str, Any]]) -> list[str]:
+    """The binary COPY's column list: the fixed-width fields in the frame's order, then the bytea ones."""
+    return [name for name, field in fields if isinstance(field, tuple)] + [
+        name for name, field in fields if isinstance(field, list)
+    ]
 
 
 def _open_duckdb(url: str, read_only: bool, lock_wait_seconds: float | None) -> Any:

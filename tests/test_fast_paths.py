@@ -1,9 +1,10 @@
 """The bulk paths of scripts/db.py on PostgreSQL give what the row paths give.
 
 ``query_df`` exports with ``COPY (select ...) TO STDOUT`` parsed by pyarrow; ``fetch_df`` is the
-reference (psycopg2's rows). ``insert_df`` writes frames of numbers, booleans and timestamps with
-pyarrow's CSV writer; pandas' ``to_csv`` is the reference. Frames are compared with their dtypes,
-floats bit for bit.
+reference (psycopg2's rows). ``insert_df`` writes in binary COPY where every column holds what its
+table column stores, else CSV with pyarrow's writer for numbers, booleans and timestamps; pandas'
+``to_csv`` is the reference. Frames are compared with their dtypes, floats bit for bit; written rows
+as PostgreSQL's text of each whole row (floats in their shortest exact form).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import psycopg2
 import pytest
 from helpers import BASE_INTERACTIONS, TINY_PARAMS, fresh_url, load_tiny, write_files
 
@@ -122,7 +124,8 @@ def test_a_query_copy_cannot_wrap_leaves_the_transaction_usable(typed_table):
         assert typed_table.scalar("select count(*) from typed") == N
 
 
-def test_arrow_csv_writes_the_rows_pandas_writes(pg):
+def _numbers_frame() -> pd.DataFrame:
+    """A frame of every type both fast writers take: extreme doubles, NaN and infinities, nulls."""
     rng = np.random.default_rng(11)
     doubles = _floats(rng, N)
     doubles[:3] = [np.nan, np.inf, -np.inf]
@@ -138,18 +141,67 @@ def test_arrow_csv_writes_the_rows_pandas_writes(pg):
             "at": pd.to_datetime(rng.integers(0, 2**41, N), unit="us"),
         }
     )
+    frame.loc[5, "score"] = -0.0
+    return frame
+
+
+_NUMBERS_COLUMNS = (
+    "run_id bigint, user_id bigint, rank integer, score double precision, single real,"
+    " reason_shoe_id bigint, flag boolean, at timestamp"
+)
+
+
+def _pandas_reference(pg: Database, table: str, frame: pd.DataFrame, chunk: int = 700) -> None:
+    """``frame`` into ``table`` by pandas' CSV writer, chunk by chunk: the rows every fast path must give."""
+    for start in range(0, len(frame), chunk):
+        buffer = db_module._pandas_csv(frame.iloc[start : start + chunk])
+        with pg.raw.cursor() as cur:
+            cur.copy_expert(f"copy {table} ({', '.join(frame.columns)}) from stdin with (format csv)", buffer)
+
+
+def _row_texts_differ(pg: Database, a: str, b: str) -> int:
+    """Rows of ``a`` not in ``b`` or the other way round, compared as PostgreSQL's text of the row."""
+    one_way = "select count(*) from (select cast(x as text) from {} as x except all select cast(y as text) from {} as y) as d"
+    return pg.scalar(one_way.format(a, b)) + pg.scalar(one_way.format(b, a))
+
+
+def _count_chunks(monkeypatch) -> list[int]:
+    """The rows of each chunk binary COPY encodes, in order."""
+    chunks = []
+    encode = db_module._binary_rows
+
+    def spy(fields, start, stop):
+        chunks.append(stop - start)
+        return encode(fields, start, stop)
+
+    monkeypatch.setattr(db_module, "_binary_rows", spy)
+    return chunks
+
+
+@pytest.fixture
+def copies(monkeypatch):
+    """The COPY statements insert_df sends (their text), in order: one per frame, run for each chunk."""
+    sent = []
+    statement = db_module._copy_statement
+
+    def spy(*args):
+        sent.append(statement(*args))
+        return sent[-1]
+
+    monkeypatch.setattr(db_module, "_copy_statement", spy)
+    return sent
+
+
+def test_arrow_csv_writes_the_rows_pandas_writes(pg, monkeypatch, copies):
+    frame = _numbers_frame()
     assert db_module._arrow_writable(frame)
-    columns = (
-        "run_id bigint, user_id bigint, rank integer, score double precision, single real,"
-        " reason_shoe_id bigint, flag boolean, at timestamp"
-    )
-    pg.execute(f"create table by_arrow ({columns}); create table by_pandas ({columns})")
+    monkeypatch.setattr(db_module, "_binary_fields", lambda frame, types: None)  # the CSV writers only
+    pg.execute(f"create table by_arrow ({_NUMBERS_COLUMNS}); create table by_pandas ({_NUMBERS_COLUMNS})")
     with pg.transaction():
         pg.insert_df("by_arrow", frame)
-    for start in range(0, N, 700):  # the reference writer, chunk by chunk as insert_df does
-        buffer = db_module._pandas_csv(frame.iloc[start : start + 700])
-        with pg.raw.cursor() as cur:
-            cur.copy_expert("copy by_pandas from stdin with (format csv)", buffer)
+    assert copies and all(text.endswith("(format csv)") for text in copies)
+    _pandas_reference(pg, "by_pandas", frame)
+    assert _row_texts_differ(pg, "by_arrow", "by_pandas") == 0
     # the same rows, and NaN written as null by both
     assert (
         pg.scalar("select count(*) from (select * from by_arrow except all select * from by_pandas) as d")
@@ -167,6 +219,104 @@ def test_arrow_csv_writes_the_rows_pandas_writes(pg):
     assert np.array_equal(back["single"].to_numpy(np.float32), expected["single"].to_numpy())
 
 
+def test_binary_copy_writes_the_rows_pandas_writes(pg, monkeypatch, copies):
+    frame = _numbers_frame()
+    # the edges of each integer type, NaT, and times before 2000 and with microseconds
+    frame.loc[0, "user_id"], frame.loc[1, "user_id"] = -(2**63), 2**63 - 1
+    frame["rank"] = frame["rank"].astype(np.int64)  # an int64 frame column whose values fit integer
+    frame.loc[2, "rank"], frame.loc[3, "rank"] = -(2**31), 2**31 - 1
+    frame.loc[4, "at"] = pd.NaT
+    frame.loc[6, "at"] = pd.Timestamp("1969-07-20 20:17:40.123456")
+    pg.execute(f"create table by_binary ({_NUMBERS_COLUMNS}); create table by_pandas ({_NUMBERS_COLUMNS})")
+    assert db_module._binary_fields(frame, pg._column_types("by_binary")) is not None
+    monkeypatch.setattr(db_module, "_COPY_CHUNK_ROWS", 700)  # chunks cut through the nulls too
+    chunks = _count_chunks(monkeypatch)
+    with pg.transaction():
+        assert pg.insert_df("by_binary", frame) == N
+    assert copies == [f"copy by_binary ({', '.join(frame.columns)}) from stdin with (format binary)"]
+    assert chunks == [700, 700, 600]
+    # in the frame's order
+    stored = pg.query_df("select user_id from by_binary order by ctid")["user_id"].to_numpy()
+    assert np.array_equal(stored, frame["user_id"].to_numpy())
+    _pandas_reference(pg, "by_pandas", frame)
+    assert _row_texts_differ(pg, "by_binary", "by_pandas") == 0
+    assert pg.scalar("select count(*) from by_binary where score is null") == 1  # the NaN
+    assert pg.scalar("select count(*) from by_binary where cast(score as text) = '-0'") == 1
+    assert pg.scalar("select count(*) from by_binary where at is null") == 1  # the NaT
+
+
+def test_binary_copy_of_bytea_and_small_integers(pg, monkeypatch, copies):
+    """The model state's shape: integers, then bytea cells as bytes or hex text, nulls and empty ones."""
+    rng = np.random.default_rng(5)
+    blobs = [rng.bytes(int(size)) for size in rng.integers(0, 3000, 300)]
+    frame = pd.DataFrame(
+        {
+            "run_id": np.int64(2),
+            "cells": [None if i % 11 == 0 else blob for i, blob in enumerate(blobs)],
+            "position": np.arange(300, dtype=np.int32),
+            "hexed": ["\\x" + blob.hex() if i % 7 else None for i, blob in enumerate(blobs)],
+            "small": pd.array(np.where(np.arange(300) % 3 == 0, None, np.arange(300) - 150), dtype="Int16"),
+        }
+    )
+    frame.loc[1, "cells"] = b""
+    columns = "run_id bigint, cells bytea, position integer, hexed bytea, small smallint"
+    pg.execute(f"create table by_binary ({columns}); create table by_pandas ({columns})")
+    monkeypatch.setattr(db_module, "_COPY_CHUNK_ROWS", 128)
+    chunks = _count_chunks(monkeypatch)
+    pg.insert_df("by_binary", frame)
+    # bytea last in binary COPY (fixed-width fields first)
+    listed = "run_id, position, small, cells, hexed"
+    assert copies == [f"copy by_binary ({listed}) from stdin with (format binary)"]
+    assert chunks == [128, 128, 44]
+    reference = frame.assign(cells=[None if c is None else "\\x" + c.hex() for c in frame["cells"]])
+    _pandas_reference(pg, "by_pandas", reference)
+    assert _row_texts_differ(pg, "by_binary", "by_pandas") == 0
+    assert pg.scalar("select count(*) from by_binary where cells = ''::bytea") == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "float32 into double",  # the CSV text of a float32 read as a double is another double
+        "float64 into real",
+        "int into double",
+        "text",
+        "nanoseconds",  # PostgreSQL rounds the text to microseconds
+        "bytea in escape form",
+        "timestamptz",
+    ],
+)
+def test_what_binary_copy_does_not_hold_exactly_goes_as_csv(pg, copies, case):
+    rng = np.random.default_rng(3)
+    values = {
+        "float32 into double": ("double precision", rng.random(50, dtype=np.float32)),
+        "float64 into real": ("real", rng.random(50)),
+        "int into double": ("double precision", rng.integers(0, 2**60, 50)),
+        "text": ("text", [f"t{i}" for i in range(50)]),
+        "nanoseconds": ("timestamp", pd.to_datetime(rng.integers(0, 2**60, 50), unit="ns")),
+        "bytea in escape form": ("bytea", ["abc\\000"] * 50),
+        "timestamptz": ("timestamptz", pd.to_datetime(rng.integers(0, 2**50, 50), unit="us")),
+    }
+    kind, column = values[case]
+    frame = pd.DataFrame({"id": np.arange(50), "value": column})
+    pg.execute(
+        f"create table by_fast (id bigint, value {kind}); create table by_pandas (id bigint, value {kind})"
+    )
+    assert db_module._binary_fields(frame, pg._column_types("by_fast")) is None
+    pg.insert_df("by_fast", frame)
+    assert copies[-1].endswith("(format csv)")
+    _pandas_reference(pg, "by_pandas", frame)
+    assert _row_texts_differ(pg, "by_fast", "by_pandas") == 0
+
+
+def test_an_integer_out_of_the_columns_range_is_refused_as_before(pg):
+    pg.execute("create table narrow (value integer)")
+    frame = pd.DataFrame({"value": np.array([1, 2**31], dtype=np.int64)})
+    assert db_module._binary_fields(frame, pg._column_types("narrow")) is None
+    with pytest.raises(psycopg2.errors.NumericValueOutOfRange):
+        pg.insert_df("narrow", frame)
+
+
 def test_text_frames_keep_the_pandas_writer():
     assert not db_module._arrow_writable(pd.DataFrame({"a": [1], "b": ["x"]}))
     assert not db_module._arrow_writable(
@@ -177,6 +327,7 @@ def test_text_frames_keep_the_pandas_writer():
 def _row_paths(monkeypatch) -> None:
     """Force the reference paths: rows fetched, CSV written by pandas."""
     monkeypatch.setattr(Database, "query_df", Database.fetch_df)
+    monkeypatch.setattr(db_module, "_binary_fields", lambda frame, types: None)
     monkeypatch.setattr(db_module, "_arrow_writable", lambda frame: False)
 
 
@@ -201,12 +352,34 @@ def test_read_inputs_is_the_same_on_both_paths_and_engines(
         assert fast.reference_date == other.reference_date
 
 
-def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch):
+STATE_TABLES = ("model_run_shoes", "model_run_segments", "model_run_users")
+
+
+def _state_texts(pg: Database) -> dict[str, list[str]]:
+    """The model state of the one run kept (a run prunes the others'), each row as text without run_id."""
+    texts = {}
+    for table in STATE_TABLES:
+        columns = [c for c in pg.query_df(f"select * from {table} limit 0").columns if c != "run_id"]
+        rows = pg.query(f"select cast(row({', '.join(columns)}) as text) from {table} order by 1")
+        texts[table] = [text for (text,) in rows]
+    return texts
+
+
+def test_a_run_writes_the_same_recommendations_on_both_paths(pg, monkeypatch, copies):
     load_tiny(pg)
+    copies.clear()
     fast = score(pg, **TINY_PARAMS)["run_id"]
+    # the run's tables in binary COPY, the model state's bytea too; the segments' rows hold text
+    forms = {text.split()[1]: text.rsplit(" ", 1)[-1] for text in copies}
+    assert set(forms) == {"recommendations", "shoe_similarities", "segment_recommendations", *STATE_TABLES}
+    text = {"segment_recommendations": "csv)", "model_run_segments": "csv)"}
+    assert forms == {**dict.fromkeys(forms, "binary)"), **text}
+    fast_state = _state_texts(pg)
+    assert all(fast_state.values())
     with monkeypatch.context() as patch:
         _row_paths(patch)
         slow = score(pg, **TINY_PARAMS)["run_id"]
+    assert _state_texts(pg) == fast_state
     for table in ("recommendations", "shoe_similarities", "segment_recommendations"):
         columns = [c for c in pg.query_df(f"select * from {table} limit 0").columns if c != "run_id"]
         listed = ", ".join(columns)
