@@ -6,6 +6,8 @@
 
 create view replacement_suggestions as
 
+-- tables are read where they are used, not through an import CTE each: PostgreSQL inlines a CTE by copying
+-- it into its reader and walking the whole query once per CTE, which is most of what planning costs here
 -- open = nearing_end_of_life or past_end_of_life; written as <> 'ok', which PostgreSQL estimates well
 with open_windows as (
     select user_id, shoe_id, name, brand, type, material, color, status
@@ -17,46 +19,20 @@ latest_run as (
     select run_id from latest_model_run
 ),
 
-similarities_source as (
-    select run_id, shoe_id, similar_shoe_id, similarity from shoe_similarities
-),
-
-recommendations_source as (
-    select run_id, user_id, shoe_id, score from recommendations
-),
-
-shoes_source as (
-    select shoe_id, name, brand, type, material, color, price from shoes
-),
-
--- purchase events, not de-duplicated: the anti-join below then runs on the interactions primary key
-purchase_events as (
-    select user_id, shoe_id
-    from interactions
-    where interaction_type = 'purchase'
-),
-
-settings_in_force as (
-    select replacement_similarity_weight from current_settings
-),
-
-assortment as (
-    select shoe_id from shoe_assortment where is_shown
-),
-
 run_similarities as (
-    select similarities_source.*
-    from similarities_source
+    select
+        shoe_similarities.run_id, shoe_similarities.shoe_id, shoe_similarities.similar_shoe_id, shoe_similarities.similarity
+    from shoe_similarities
     inner join latest_run
-        on similarities_source.run_id = latest_run.run_id
+        on shoe_similarities.run_id = latest_run.run_id
 ),
 
 -- the user's own score for a shoe in the run (absent from their top-N: 0 below)
 run_user_scores as (
-    select recommendations_source.*
-    from recommendations_source
+    select recommendations.run_id, recommendations.user_id, recommendations.shoe_id, recommendations.score
+    from recommendations
     inner join latest_run
-        on recommendations_source.run_id = latest_run.run_id
+        on recommendations.run_id = latest_run.run_id
 ),
 
 candidates as (
@@ -66,45 +42,47 @@ candidates as (
         open_windows.name as owned_name,
         open_windows.status as window_status,
         run_similarities.similar_shoe_id as suggested_shoe_id,
-        shoes_source.name as suggested_name,
-        shoes_source.brand,
-        shoes_source.type,
-        shoes_source.material,
-        shoes_source.color,
-        shoes_source.price,
+        shoes.name as suggested_name,
+        shoes.brand,
+        shoes.type,
+        shoes.material,
+        shoes.color,
+        shoes.price,
         run_similarities.similarity,
         coalesce(run_user_scores.score, 0) as user_score,
         -- the attributes the two shoes share, in a fixed order
         concat_ws(
             ', ',
-            case when shoes_source.brand = open_windows.brand then 'brand' end,
-            case when shoes_source.type = open_windows.type then 'type' end,
-            case when shoes_source.material = open_windows.material then 'material' end,
-            case when shoes_source.color = open_windows.color then 'color' end
+            case when shoes.brand = open_windows.brand then 'brand' end,
+            case when shoes.type = open_windows.type then 'type' end,
+            case when shoes.material = open_windows.material then 'material' end,
+            case when shoes.color = open_windows.color then 'color' end
         ) as shared_attributes
     from open_windows
     inner join run_similarities
         on open_windows.shoe_id = run_similarities.shoe_id
-    inner join shoes_source
-        on run_similarities.similar_shoe_id = shoes_source.shoe_id
-    inner join assortment
-        on run_similarities.similar_shoe_id = assortment.shoe_id
-    left join purchase_events
+    inner join shoes
+        on run_similarities.similar_shoe_id = shoes.shoe_id
+    inner join shoe_assortment
+        on run_similarities.similar_shoe_id = shoe_assortment.shoe_id
+    -- purchase events, not de-duplicated: the anti-join then runs on the interactions primary key
+    left join interactions as purchase_events
         on open_windows.user_id = purchase_events.user_id
             and run_similarities.similar_shoe_id = purchase_events.shoe_id
+            and purchase_events.interaction_type = 'purchase'
     left join run_user_scores
         on open_windows.user_id = run_user_scores.user_id
             and run_similarities.similar_shoe_id = run_user_scores.shoe_id
-    where purchase_events.user_id is null
+    where shoe_assortment.is_shown and purchase_events.user_id is null
 ),
 
 scored as (
     select
         candidates.*,
-        settings_in_force.replacement_similarity_weight * candidates.similarity
-        + (1 - settings_in_force.replacement_similarity_weight) * candidates.user_score as suggestion_score
+        current_settings.replacement_similarity_weight * candidates.similarity
+        + (1 - current_settings.replacement_similarity_weight) * candidates.user_score as suggestion_score
     from candidates
-    cross join settings_in_force
+    cross join current_settings
 ),
 
 -- a shoe pair (or a user's score) the run lists twice counts once, at its best
