@@ -6,27 +6,9 @@
 
 create view user_messages as
 
-with notifications as (
-    select
-        user_id, shoe_id, purchased_at, purchased_on, purchase_number, is_latest_purchase, reminder_number, due_on,
-        name, title, instructions, status, end_of_life_on
-    from care_notifications
-    where status in ('due', 'overdue')
-),
-
-windows as (
-    select
-        user_id, shoe_id, purchased_on, purchase_number, name, personal_lifespan_days, end_of_life_on, window_opens_on,
-        status
-    from replacement_windows
-    where status in ('nearing_end_of_life', 'past_end_of_life')
-),
-
-suggestions as (
-    select user_id, shoe_id, rank, suggested_name, brand, price from replacement_suggestions
-),
-
-settings_in_force as (
+-- the views are read where they are used, not through an import CTE each: PostgreSQL inlines a CTE by copying
+-- it (with the views it names) into its reader and walking the whole query once per CTE
+with settings_in_force as (
     select reference_date, currency from current_settings
 ),
 
@@ -34,31 +16,41 @@ settings_in_force as (
 -- (an older one is superseded by it)
 current_reminders as (
     select
-        notifications.*,
+        care_notifications.user_id,
+        care_notifications.shoe_id,
+        care_notifications.purchased_on,
+        care_notifications.purchase_number,
+        care_notifications.reminder_number,
+        care_notifications.due_on,
+        care_notifications.name,
+        care_notifications.title,
+        care_notifications.instructions,
+        care_notifications.status,
         row_number() over (
-            partition by notifications.user_id, notifications.shoe_id, notifications.purchased_at
-            order by notifications.reminder_number desc
+            partition by care_notifications.user_id, care_notifications.shoe_id, care_notifications.purchased_at
+            order by care_notifications.reminder_number desc
         ) as recency
-    from notifications
+    from care_notifications
     cross join settings_in_force
     where
-        notifications.is_latest_purchase
-        and settings_in_force.reference_date < notifications.end_of_life_on
+        care_notifications.status in ('due', 'overdue')
+        and care_notifications.is_latest_purchase
+        and settings_in_force.reference_date < care_notifications.end_of_life_on
 ),
 
 -- each suggestion with its price in the shop's currency: "Pace by Peak (99.00 EUR)"
 suggestion_lists as (
     select
-        suggestions.user_id,
-        suggestions.shoe_id,
+        replacement_suggestions.user_id,
+        replacement_suggestions.shoe_id,
         string_agg(
-            suggestions.suggested_name || ' by ' || suggestions.brand
-            || ' (' || cast(suggestions.price as text) || ' ' || settings_in_force.currency || ')',
-            ', ' order by suggestions.rank
+            replacement_suggestions.suggested_name || ' by ' || replacement_suggestions.brand
+            || ' (' || cast(replacement_suggestions.price as text) || ' ' || settings_in_force.currency || ')',
+            ', ' order by replacement_suggestions.rank
         ) as suggestion_list
-    from suggestions
+    from replacement_suggestions
     cross join settings_in_force
-    group by suggestions.user_id, suggestions.shoe_id
+    group by replacement_suggestions.user_id, replacement_suggestions.shoe_id
 ),
 
 care_messages as (
@@ -99,10 +91,11 @@ replacement_messages as (
         || case when windows.status = 'past_end_of_life' then 'was' else 'will be' end
         || ' worn out around ' || {{ iso_date('windows.end_of_life_on') }} || '.'
         || coalesce(' You might like: ' || suggestion_lists.suggestion_list || '.', '') as body
-    from windows
+    from replacement_windows as windows
     left join suggestion_lists
         on windows.user_id = suggestion_lists.user_id
             and windows.shoe_id = suggestion_lists.shoe_id
+    where windows.status in ('nearing_end_of_life', 'past_end_of_life')
 )
 
 select user_id, message_id, kind, message_on, status, shoe_id, title, body from care_messages
