@@ -27,6 +27,7 @@ import streamlit as st
 
 from scripts.db import Database, DatabaseError, describe, engine_of, resolve_url
 from scripts.evaluate import BASELINE_MODELS, MODEL_NAMES
+from scripts.score import RUN_STAGES
 
 CACHE_SECONDS = 30
 TOP_N_SHOWN = 10
@@ -34,8 +35,6 @@ HISTORY_SHOWN = 50
 CARE_DAYS_AROUND = 120  # care reminders shown: this many days either side of the as-of date
 MAX_USERS_IN_PICKER = 20_000
 END_OF_LIFE_AHEAD_DAYS = 30  # business_overview.end_of_life_next_30_days_count
-# the stages scripts.score times (model_runs.timings), in run order
-RUN_STAGES = ("read", "fit", "similarities", "segments", "score", "write", "publish", "commit")
 STATUS_ICONS = {
     "overdue": "🔴",
     "due": "🟠",

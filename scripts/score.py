@@ -39,9 +39,9 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from scripts import model, refresh
-from scripts.cli import base_parser, setup_logging
+from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import Stopwatch, utc_now
-from scripts.db import Database, DatabaseError, UsageError, describe, exit_code, require_built
+from scripts.db import Database, UsageError, describe, require_built
 from scripts.killpoints import kill_point
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ PARAM_HELP = {
     "keep_runs": "complete runs kept (with their rows); older ones are deleted on publication",
 }
 
+# the stages a run times (model_runs.timings, beside "total"), in run order; a run on Spark starts one first
+RUN_STAGES = ("spark_start", "read", "fit", "similarities", "segments", "score", "write", "publish", "commit")
 POPULARITY_VOTES = ("strength", "positive")
 SHOE_FIELDS = ("brand", "type", "material", "color", "name")
 UNKNOWN = "unknown"
@@ -819,6 +821,7 @@ def _tuned_for_help(argv: list[str] | None) -> tuple[dict[str, Any], str | None]
         return {}, None
 
 
+@reports_database_errors
 def main(argv: list[str] | None = None) -> int:
     wants_help = any(arg in ("-h", "--help") for arg in (sys.argv[1:] if argv is None else argv))
     parser = build_parser(*_tuned_for_help(argv)) if wants_help else build_parser()
@@ -836,17 +839,13 @@ def main(argv: list[str] | None = None) -> int:
         return spark_score.main(args, overrides)
     if args.refresh and overrides:
         parser.error("--refresh scores with the latest run's parameters: no model parameters with it")
-    try:
-        with Database(args.db, must_exist=True) as db:
-            require_built(db)
-            # either publishes a complete run or raises
-            if args.refresh:
-                refresh.refresh(db)
-            else:
-                score(db, **overrides)
-    except DatabaseError as exc:
-        log.error("%s", exc)
-        return exit_code(exc)
+    with Database(args.db, must_exist=True) as db:
+        require_built(db)
+        # either publishes a complete run or raises
+        if args.refresh:
+            refresh.refresh(db)
+        else:
+            score(db, **overrides)
     return 0
 
 

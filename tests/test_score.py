@@ -15,7 +15,7 @@ from helpers import TINY_PARAMS, TINY_SHOES, TINY_USERS, load_tiny, run_module
 from scripts import score as score_module
 from scripts.db import Database, UsageError
 from scripts.schema import create_schema
-from scripts.score import KILL_AT_ENV, KILL_STAGES, params_from, score
+from scripts.score import KILL_AT_ENV, KILL_STAGES, RUN_STAGES, params_from, score
 
 KEYS = {
     "recommendations": "run_id, user_id, rank",
@@ -97,6 +97,7 @@ def test_run_row_records_parameters_counts_and_timings(db):
     assert params["field_weights"]["type"] == params_from()["field_weights"]["type"]
     assert n_interactions == 30  # distinct (user, shoe) pairs
     assert {"read", "fit", "score", "write", "total"} <= set(json.loads(timings))
+    assert set(json.loads(timings)) - {"total"} <= set(RUN_STAGES)  # the dashboard shows these, in order
 
 
 def test_segment_grid_and_similarities(db):
