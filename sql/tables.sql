@@ -154,9 +154,9 @@ comment on column interactions.shoe_id is 'Which shoe (shoes.shoe_id).';
 comment on column interactions.interaction_type is 'What happened (interaction_types).';
 comment on column interactions.occurred_at is 'When, in UTC.';
 
-create index if not exists interactions_shoe_id_idx on interactions (shoe_id);
-create index if not exists interactions_occurred_at_idx on interactions (occurred_at);
-create index if not exists interactions_type_idx on interactions (interaction_type);
+{{ secondary_index('interactions_shoe_id_idx', 'interactions', 'shoe_id') }}
+{{ secondary_index('interactions_occurred_at_idx', 'interactions', 'occurred_at') }}
+{{ secondary_index('interactions_type_idx', 'interactions', 'interaction_type') }}
 
 ------------------------------------------------------------------------------------------------
 -- Loading

@@ -171,7 +171,8 @@ def test_a_bulk_append_keeps_the_keys_and_indexes_of_interactions(db, tmp_path, 
     monkeypatch.setattr("scripts.load.BULK_ROWS", 1)
     create_tables(db)
     indexes = index_names(db, "interactions")
-    assert len(indexes) >= 3
+    # PostgreSQL: the key and three secondary indexes; DuckDB: none (sql/macros.sql, secondary_index)
+    assert len(indexes) >= 3 if db.is_postgres else indexes == set()
     summary = load(db, write_files(tmp_path))
     assert summary.files["interactions.csv"].loaded == 3
     assert index_names(db, "interactions") == indexes
