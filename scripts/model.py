@@ -29,8 +29,6 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.utils.extmath import randomized_svd
 
-from scripts import kernels
-
 # Relative size below which a row's score range counts as "constant" (float32 noise).
 _FLAT = 1e-5
 _WORD = re.compile(r"\w+")
@@ -705,6 +703,9 @@ def explain(
     ndarray of shape (n_users, n), int32
         Shoe index of the reason, -1 for users without history and for padding.
     """
+    # numba is loaded by the commands that score, not by every reader of this module (the dashboard)
+    from scripts import kernels
+
     reason = np.empty(index.shape, dtype=np.int32)
     # per user and pick, over the user's history (scripts/kernels.py: no (picks x entries) array)
     kernels.explain_picks(
@@ -983,6 +984,8 @@ def recommend(
     # one's range, the blend on one scale without rescaling the rows,
     #   w (cf - lo) s + (1 - w) [(1 - p) (content - lo') s' + p prior]  =  a cf + b content + c prior + const
     # (the per-user constant does not change the ranking), the excluded shoes dropped, the top n
+    from scripts import kernels  # numba, as in explain
+
     empty = np.zeros((0, 0), np.float32)
     if model.cf_operator is None:
         operator, cf_rows = empty, np.ascontiguousarray(cf_scores(R, model.item_factors), dtype=np.float32)
