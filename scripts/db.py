@@ -101,7 +101,14 @@ def quote_identifier(identifier: str) -> str:
 def view_files(views_dir: Path = VIEWS_DIR) -> list[Path]:
     """The project's view files (one view per file in ``views/``), each after the views it reads."""
     files = {path.stem: path for path in sorted(views_dir.glob("*.sql"))}
-    texts = {name: _code_only(path.read_text(encoding="utf-8")) for name, path in files.items()}
+    # as each engine runs it: a macro may name a view (read_model_select reads live_<view>)
+    rendered = [_environment(engine) for engine in (POSTGRES, DUCKDB)]
+    texts = {
+        name: " ".join(
+            _code_only(env.from_string(path.read_text(encoding="utf-8")).render()) for env in rendered
+        )
+        for name, path in files.items()
+    }
     graph = {
         name: {other for other in files if other != name and re.search(rf"\b{other}\b", text)}
         for name, text in texts.items()

@@ -50,6 +50,7 @@ import jinja2
 import jinja2.sandbox
 import pandas as pd
 
+from scripts import serving
 from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import utc_now
 from scripts.db import Database, describe
@@ -578,6 +579,10 @@ def notify(
     now = now or utc_now()
     summary = RunSummary(is_dry_run=dry_run)
     settings = enqueue(db, on, now, summary, dry_run=dry_run)
+    if not dry_run:
+        # PostgreSQL: a new day (or --on's restore of the settings) leaves the customer views' read model
+        # stale; rebuilt here, once a day
+        serving.refresh(db)
     if sink is not None and not dry_run:
         send_queued(db, sink, settings, now, summary)
     return summary

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scripts import model
+from scripts import model, serving
 from scripts.clock import Stopwatch, utc_now
 from scripts.db import Database, UsageError
 
@@ -411,6 +411,7 @@ def _refresh(db: Database, refresh_id: int, run_id: int, params: dict[str, Any],
         )
         score._checkpoint("refresh_before_commit")
     score._checkpoint("refresh_committed")
+    serving.refresh(db)  # PostgreSQL: the refreshed customers' rows in the customer views' read model
     return {
         "refresh_id": refresh_id,
         "run_id": run_id,

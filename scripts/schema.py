@@ -17,6 +17,8 @@ from scripts.roles import apply_grants
 log = logging.getLogger(__name__)
 
 TABLE_FILES = ("tables.sql", "defaults.sql")
+# PostgreSQL only: the read model of the customer views, kept fresh by triggers (the file says how)
+SERVING_FILE = "serving.sql"
 SCHEMA_LOCK = "shoerec.schema"  # held by a schema build and by a load (scripts.load), one at a time
 
 
@@ -24,13 +26,18 @@ def create_tables(db: Database) -> None:
     """Tables, indexes, comments and default settings (idempotent)."""
     for name in TABLE_FILES:
         db.run_file(SQL_DIR / name)
+    if db.is_postgres:
+        db.run_file(SQL_DIR / SERVING_FILE)
 
 
 def create_views(db: Database) -> list[str]:
     """Drop every view of ours and create them again, in dependency order; returns their names."""
     ordered = view_files()
+    # on PostgreSQL a view's read-model function (live_<view>_for, sql/macros.sql) returns its row type:
+    # dropped with it, and made again with the view that reads it
+    cascade = " cascade" if db.is_postgres else ""
     for path in reversed(ordered):
-        db.execute(f"drop view if exists {path.stem}")
+        db.execute(f"drop view if exists {path.stem}{cascade}")
     for path in ordered:
         db.run_file(path)
     return [path.stem for path in ordered]

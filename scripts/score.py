@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from scripts import model, refresh
+from scripts import model, refresh, serving
 from scripts.cli import base_parser, reports_database_errors, setup_logging
 from scripts.clock import Stopwatch, utc_now
 from scripts.db import Database, UsageError, describe, require_built
@@ -741,7 +741,7 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwat
             _checkpoint("before_commit")
         commit_started = time.perf_counter()
     _checkpoint("committed")
-    return run_summary(
+    summary = run_summary(
         run_id,
         counts,
         len(similarities),
@@ -752,6 +752,9 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwat
         clock,
         commit_started,
     )
+    # PostgreSQL: the customer views' read model, for the run now latest (served live until then)
+    serving.refresh(db)
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
-from scripts import export, model
+from scripts import export, model, serving
 from scripts import score as scoring
 from scripts.cli import reports_database_errors
 from scripts.clock import Stopwatch
@@ -727,7 +727,7 @@ def _spark_run(
             scoring._checkpoint("before_commit")
         commit_started = time.perf_counter()
     scoring._checkpoint("committed")
-    return scoring.run_summary(
+    summary = scoring.run_summary(
         run_id,
         counts,
         len(similarities),
@@ -738,6 +738,9 @@ def _spark_run(
         clock,
         commit_started,
     )
+    # PostgreSQL: the customer views' read model, for the run now latest (served live until then)
+    serving.refresh(db)
+    return summary
 
 
 _REC_COLUMNS = [column.split()[0] for column in RECOMMENDATION_SCHEMA.split(",")]

@@ -60,3 +60,78 @@ create index if not exists {{ name }} on {{ table }} ({{ columns }});
 -- {{ name }}: {{ table }} ({{ columns }}) not indexed on DuckDB
 {%- endif -%}
 {%- endmacro %}
+
+{#- The read model of a customer-facing view `view` (user_id first, then `columns`), before its create view:
+    on PostgreSQL the table served_<view> holding live_<view>'s rows (re-created when its shape changes; its
+    key indexed) and live_<view>_for(user_id), one customer's live rows through PL/pgSQL, whose plan each
+    session prepares once. sql/serving.sql keeps it fresh. Nothing on DuckDB, which plans the live view in
+    well under a millisecond. -#}
+{% macro read_model_objects(view, key) -%}
+{%- if engine == 'postgres' -%}
+create table if not exists served_{{ view }} as select * from live_{{ view }} with no data;
+
+-- a table of another shape (the live view changed): made again, and the read model stale until rebuilt
+do $$
+begin
+    if (
+        select array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) order by attnum)
+        from pg_attribute where attrelid = 'served_{{ view }}'::regclass and attnum > 0 and not attisdropped
+    ) is distinct from (
+        select array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) order by attnum)
+        from pg_attribute where attrelid = 'live_{{ view }}'::regclass and attnum > 0 and not attisdropped
+    ) then
+        drop table served_{{ view }};
+        create table served_{{ view }} as select * from live_{{ view }} with no data;
+        update serving_state set version = version + 1;
+    end if;
+end
+$$;
+
+create unique index if not exists served_{{ view }}_key on served_{{ view }} ({{ key }});
+
+create or replace function live_{{ view }}_for(customer bigint) returns setof live_{{ view }}
+language plpgsql stable as $$
+begin
+    return query select * from live_{{ view }} where user_id = customer;
+end
+$$;
+{%- else -%}
+-- {{ view }}: no read model on DuckDB (live_{{ view }} is read as it is)
+{%- endif -%}
+{%- endmacro %}
+
+{#- The select of a customer-facing view `view` (after its create view): on DuckDB live_<view>; on
+    PostgreSQL served_<view>'s rows while the read model is fresh (built for today's reference date,
+    after every change of a shared table) and the customer is not marked stale, else the customer's live
+    rows: a marked customer's, or everyone's while it is not fresh. A filter on user_id reaches every
+    branch: an index lookup each, and a function call for a customer computed live only. `columns`: every
+    column after user_id, in live_<view>'s order. -#}
+{% macro read_model_select(view, columns) -%}
+{%- if engine == 'postgres' -%}
+select served.*
+from served_{{ view }} as served
+where
+    (select serving_is_fresh())
+    and not exists (select from serving_stale_users as stale where stale.user_id = served.user_id)
+union all
+select
+    stale.user_id,
+    {%- for column in columns %}
+    live.{{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+from serving_stale_users as stale
+cross join lateral live_{{ view }}_for(stale.user_id) as live
+where (select serving_is_fresh())
+union all
+select
+    customers.user_id,
+    {%- for column in columns %}
+    live.{{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+from users as customers
+cross join lateral live_{{ view }}_for(customers.user_id) as live
+where not (select serving_is_fresh())
+{%- else -%}
+select * from live_{{ view }}
+{%- endif -%}
+{%- endmacro %}

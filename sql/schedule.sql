@@ -23,3 +23,9 @@
 --
 --    (outbox_alerts is the operator's own table; the project's tables and views need nothing.)
 --    Remove it with: select cron.unschedule('shoerec-outbox-stuck');
+--
+-- 3. The read model of the customer views (sql/serving.sql) after midnight, when settings.reference_date
+--    follows the calendar: until it runs (or the first scripts.notify of the day does it), every
+--    customer is computed live (the same rows, slower):
+--
+--        select cron.schedule('shoerec-read-model', '5 0 * * *', $$select refresh_serving()$$);

@@ -99,7 +99,7 @@ def bundled_duckdb_url(tmp_path_factory) -> str:
 def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
     """The same data loaded into PostgreSQL, with the settings, evaluation and score tables of the
     DuckDB build copied over (so that comparing the two engines compares the SQL alone)."""
-    from scripts import build
+    from scripts import build, serving
     from scripts.load import load
     from scripts.schema import create_schema
 
@@ -116,6 +116,8 @@ def bundled_postgres_url(bundled_duckdb_url, pg_database_url) -> str:
             db.insert_df("settings", source.query_df("select * from settings"))
             for table in COPIED_TABLES:
                 db.insert_df(table, source.query_df(f"select * from {table}"))
+        # the customer views' read model, as a run leaves it (the copies above left everyone live)
+        serving.refresh(db)
         # the statistics scripts.build leaves on PostgreSQL: without them (autovacuum may not have run
         # yet) the planner rescans a subquery of every customer per row, and
         # `select * from user_recommendations` takes 45-75 s instead of about 1

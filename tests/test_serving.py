@@ -5,7 +5,10 @@ On PostgreSQL, with the bundled data (analysed, and a complete refresh of the la
 refreshed_recommendations holds rows too), ``explain (format json)`` of each view for one customer
 must not scan a large table whole: the planner has to reach interactions, recommendations and
 refreshed_recommendations by their keys. Small lookup tables (settings, age_bands, ...) may be scanned.
-The refresh is added in a transaction that is rolled back: the shared bundled database is unchanged.
+The three customer views read their read model there (sql/serving.sql): their own plans reach served_* and
+the marks by key, and the live views behind them (what a customer marked stale is served from, through a
+function whose plan explain cannot show) are checked the same way. The refresh is added in a transaction
+that is rolled back: the shared bundled database is unchanged.
 """
 
 from __future__ import annotations
@@ -14,15 +17,29 @@ import json
 
 import pytest
 
+from scripts import serving
 from scripts.db import Database
 
-LARGE_TABLES = {"interactions", "recommendations", "refreshed_recommendations", "shoe_similarities"}
+LARGE_TABLES = {
+    "interactions",
+    "recommendations",
+    "refreshed_recommendations",
+    "shoe_similarities",
+    "users",
+    *(f"served_{view}" for view in serving.VIEWS),
+}
 CUSTOMER_VIEWS = {
-    "user_recommendations": (
-        "select * from user_recommendations where user_id = {user_id} order by rank limit 10"
-    ),
-    "user_messages": "select * from user_messages where user_id = {user_id}",
-    "replacement_suggestions": "select * from replacement_suggestions where user_id = {user_id}",
+    **{
+        f"{prefix}user_recommendations": (
+            f"select * from {prefix}user_recommendations where user_id = {{user_id}} order by rank limit 10"
+        )
+        for prefix in ("", "live_")
+    },
+    **{
+        f"{prefix}{view}": f"select * from {prefix}{view} where user_id = {{user_id}}"
+        for view in ("user_messages", "replacement_suggestions")
+        for prefix in ("", "live_")
+    },
     # the dashboard's Customer tab reads these for one customer too
     "pair_statuses": "select * from pair_statuses where user_id = {user_id}",
     "care_reminder_statuses": "select * from care_reminder_statuses where user_id = {user_id}",
@@ -73,6 +90,7 @@ def served(bundled_postgres_url):
             f" where run_id = {run_id} and user_id % 2 = 0"
         )
         db.execute("analyze")
+        db.scalar("select refresh_serving()")  # the refresh's customers into the read model
         # customers of every kind: with open replacement windows, with care messages, refreshed or not
         open_window = db.scalar("select min(user_id) from replacement_windows where status <> 'ok'")
         with_care = db.scalar(

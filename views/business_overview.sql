@@ -28,7 +28,7 @@ reminders as (
     select
         coalesce(sum(case when status = 'due' then 1 else 0 end), 0) as reminders_due_count,
         coalesce(sum(case when status = 'overdue' then 1 else 0 end), 0) as reminders_overdue_count
-    from user_messages
+    from live_user_messages
     where kind = 'care_reminder'
 ),
 
