@@ -8,6 +8,8 @@ planned every time) and with the prepared one (planned once per connection, then
 latency of every query is kept: the report gives p50 and p99 in milliseconds. The raw indexed lookup
 (the same top 10 straight from ``recommendations`` by its key, for the latest run) is measured in the
 same run, so the views are read as a ratio to it (the machine is shared: ratios within one run only).
+On PostgreSQL the customer views serve their read model (sql/serving.sql): the report says whether it
+was fresh, and also times the live functions a customer marked stale is served from (``live: ...``).
 
 PostgreSQL runs pgbench (``-M simple`` / ``-M prepared``, a log of every transaction); without pgbench,
 and on DuckDB (the dashboard's engine), a pool of Python threads, one connection (cursor) each, sends
@@ -54,6 +56,20 @@ QUERIES = {
     "replacement_suggestions": "select * from replacement_suggestions where user_id = :uid",
 }
 RAW = "raw recommendations lookup"
+# PostgreSQL: the same customers computed live, as the views serve a customer marked stale (or everyone while
+# the read model is being rebuilt): the function each view calls then (sql/macros.sql, read_model_select)
+LIVE_QUERIES = {
+    "live: user_recommendations": (
+        "select * from live_user_recommendations_for(:uid) order by rank limit 10"
+    ),
+    "live: user_messages": "select * from live_user_messages_for(:uid)",
+    "live: replacement_suggestions": "select * from live_replacement_suggestions_for(:uid)",
+}
+
+
+def queries_for(engine: str) -> dict[str, str]:
+    """What the serve stage measures on ``engine`` (DuckDB has no read model: no live queries apart)."""
+    return {**QUERIES, **(LIVE_QUERIES if engine == "postgres" else {})}
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -219,7 +235,10 @@ def serve(
         "users": users,
         "queries": {},
     }
-    for name, sql in QUERIES.items():
+    if engine == "postgres":
+        with Database(url) as db:
+            results["read_model_fresh"] = bool(db.scalar("select serving_is_fresh()"))
+    for name, sql in queries_for(engine).items():
         results["queries"][name] = {}
         for protocol in PROTOCOLS:
             log.info("serve: %s, %s protocol, %d clients, %g s ...", name, protocol, clients, seconds)
@@ -237,7 +256,11 @@ def format_serve(results: dict[str, Any]) -> str:
     lines = [
         f"serving one customer ({results['engine']}, {results['tool']}, {results['clients']} clients,"
         f" {results['seconds']:g} s per query and protocol,"
-        f" user_id {results['users'][0]}..{results['users'][1]}):",
+        f" user_id {results['users'][0]}..{results['users'][1]}"
+        + {True: ", read model fresh", False: ", read model STALE: every customer computed live"}.get(
+            results.get("read_model_fresh"), ""
+        )
+        + "):",
         f"{'query':<30}{'protocol':>10}{'queries':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99 / raw':>11}",
     ]
     for name, by_protocol in results["queries"].items():

@@ -139,15 +139,17 @@ def test_refreshed_customers_get_their_refresh(served):
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 def test_serve_benchmark_measures_every_query(engine, request):
     """scripts.serve_bench: p50 / p99 of every query with both protocols, printed beside the raw lookup."""
-    from scripts.serve_bench import PROTOCOLS, QUERIES, format_serve, serve
+    from scripts.serve_bench import PROTOCOLS, format_serve, queries_for, serve
 
     url = request.getfixturevalue(f"bundled_{engine}_url")
     # no analyze: the module's rolled-back transaction above may still hold its tables' locks
     results = serve(url, clients=2, seconds=1, analyze=False)
-    assert set(results["queries"]) == set(QUERIES)
+    assert set(results["queries"]) == set(queries_for(engine))
     for by_protocol in results["queries"].values():
         assert set(by_protocol) == set(PROTOCOLS)
         for measured in by_protocol.values():
             assert measured["queries"] > 0 and 0 < measured["p50_ms"] <= measured["p99_ms"]
     table = format_serve(results)
     assert "user_recommendations top 10" in table and "p99 / raw" in table
+    if engine == "postgres":
+        assert "live: user_messages" in table and "read model fresh" in table
