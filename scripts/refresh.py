@@ -356,6 +356,7 @@ def refresh(db: Database) -> dict[str, Any]:
         summary["timings"]["total"],
         ", ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items() if k != "total"),
     )
+    serving.refresh(db)  # PostgreSQL: the refreshed customers' rows in the customer views' read model
     return summary
 
 
@@ -411,7 +412,6 @@ def _refresh(db: Database, refresh_id: int, run_id: int, params: dict[str, Any],
         )
         score._checkpoint("refresh_before_commit")
     score._checkpoint("refresh_committed")
-    serving.refresh(db)  # PostgreSQL: the refreshed customers' rows in the customer views' read model
     return {
         "refresh_id": refresh_id,
         "run_id": run_id,

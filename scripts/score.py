@@ -559,6 +559,8 @@ def score(db: Database, **overrides: Any) -> dict[str, Any]:
             _mark_failed(db, run_id, exc)
             raise
     log_complete(summary)
+    # PostgreSQL: the customer views' read model, for the run now published (served live until then)
+    serving.refresh(db)
     return summary
 
 
@@ -741,7 +743,7 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwat
             _checkpoint("before_commit")
         commit_started = time.perf_counter()
     _checkpoint("committed")
-    summary = run_summary(
+    return run_summary(
         run_id,
         counts,
         len(similarities),
@@ -752,9 +754,6 @@ def _score_run(db: Database, run_id: int, params: dict[str, Any], clock: Stopwat
         clock,
         commit_started,
     )
-    # PostgreSQL: the customer views' read model, for the run now latest (served live until then)
-    serving.refresh(db)
-    return summary
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,15 +37,24 @@ SCORE_TABLES = (
 def refresh(db: Database) -> int:
     """Rebuild the stale part of the read model, in a transaction of its own (everyone after a shared change
     or on a new reference date, else the customers marked since); returns the customers rebuilt, 0 on DuckDB
-    or when nothing was stale. Customers are served live until it commits, so a run publishes first."""
+    or when nothing was stale. Customers are served live until it commits, so a run publishes first; if it
+    fails (a cancelled query, say) it logs a warning and changes nothing: the views stay exact, only slower."""
     if not db.is_postgres:
         return 0
     clock = Stopwatch()
-    with db.transaction():
-        if not db.scalar("select serving_is_fresh()"):
-            for table in SCORE_TABLES:
-                db.execute(f"analyze {table}")
-        rebuilt = int(db.scalar("select refresh_serving()"))
+    try:
+        with db.transaction():
+            if not db.scalar("select serving_is_fresh()"):
+                for table in SCORE_TABLES:
+                    db.execute(f"analyze {table}")
+            rebuilt = int(db.scalar("select refresh_serving()"))
+    except Exception as exc:  # what was published stays published: the views compute those customers live
+        log.warning(
+            "read model not rebuilt (%s); customers are served live until the next run, refresh or"
+            " daily job, or: select refresh_serving()",
+            " ".join(str(exc).split())[:300],
+        )
+        return 0
     if rebuilt:
         # the rows it replaced are dead: a lookup of the marks (and, after a full rebuild, of the read
         # model) would step over every one until autovacuum comes by

@@ -592,6 +592,8 @@ def score(db: Database, master: str, driver_memory: str | None = None, **overrid
                 stop_session(spark)
             shutil.rmtree(work_dir, ignore_errors=True)
     scoring.log_complete(summary, f"on Spark ({master})")
+    # PostgreSQL: the customer views' read model, for the run now published (served live until then)
+    serving.refresh(db)
     return summary
 
 
@@ -727,7 +729,7 @@ def _spark_run(
             scoring._checkpoint("before_commit")
         commit_started = time.perf_counter()
     scoring._checkpoint("committed")
-    summary = scoring.run_summary(
+    return scoring.run_summary(
         run_id,
         counts,
         len(similarities),
@@ -738,9 +740,6 @@ def _spark_run(
         clock,
         commit_started,
     )
-    # PostgreSQL: the customer views' read model, for the run now latest (served live until then)
-    serving.refresh(db)
-    return summary
 
 
 _REC_COLUMNS = [column.split()[0] for column in RECOMMENDATION_SCHEMA.split(",")]

@@ -256,3 +256,24 @@ def test_duckdb_has_no_read_model(bundled_duckdb_url):
     with Database(bundled_duckdb_url, read_only=True) as db:
         assert serving.refresh(db) == 0
         assert not {"serving_state", "serving_stale_users"} & db.relations("BASE TABLE")
+
+
+def test_a_failed_rebuild_leaves_the_run_published(request, tmp_path, caplog):
+    """The rebuild runs after the run's commit: if it fails, the run stays complete and the views exact."""
+    from helpers import TINY_PARAMS, fresh_url, load_tiny
+
+    from scripts.score import score
+
+    with Database(fresh_url("postgres", request, tmp_path)) as db:
+        load_tiny(db)
+        db.execute(
+            "create or replace function refresh_serving() returns bigint language plpgsql"
+            " as $$ begin raise exception 'canceling statement due to user request'; end $$"
+        )
+        summary = score(db, **TINY_PARAMS)
+        assert db.scalar("select status from model_runs where run_id = ?", [summary["run_id"]]) == "complete"
+        assert "read model not rebuilt (canceling statement" in caplog.text
+        assert not db.scalar("select serving_is_fresh()")
+        users = [user for (user,) in db.query("select user_id from users")]
+        assert db.scalar("select count(*) from user_recommendations") > 0
+        assert_live(db, users)
