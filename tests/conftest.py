@@ -9,6 +9,7 @@ database at the end. Without a server the PostgreSQL tests skip, unless ``SHOERE
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import pytest
@@ -52,6 +53,16 @@ def pg_database_url():
         with admin.cursor() as cur:
             cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """Streamlit's script runner (AppTest) installs the page as ``sys.modules["__main__"]`` and leaves
+    it there: a multiprocessing "spawn" child started later in the same process (scripts.benchmark's
+    stages) would then run dashboard.py instead of its job. Each test gets the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(params=ENGINES)
