@@ -446,6 +446,9 @@ def bundled_copy(engine, bundled_duckdb_url, request, tmp_path):
             build.set_reference_date(db, "auto", DATA_DIR)
             for table in ("model_runs", "recommendations", "shoe_similarities"):
                 db.insert_df(table, source.query_df(f"select * from {table}"))
+            # the statistics a build leaves (scripts.build analyses on PostgreSQL): without them the
+            # planner's guesses for tables loaded a moment ago make notify take minutes instead of seconds
+            db.execute("analyze")
     with Database(url) as db:
         create_schema(db)
         load_contacts(db, DATA_DIR)
