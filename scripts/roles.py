@@ -8,7 +8,7 @@ Run it as an administrator (a superuser, or the owner of the database and schema
 It creates the two roles if they are missing and (re)sets their privileges; running it again is
 harmless. See sql/roles.sql for every statement:
 
-  writer  LOGIN; owns every table and view of the schema (load and score write the tables; the
+  writer  LOGIN; owns every table, view and function of the schema (load and score write the tables; the
           loader drops and rebuilds the keys of `interactions` in a bulk load, and a build drops
           and re-creates the views: both need ownership); USAGE and CREATE on the schema;
           CONNECT and TEMP on the database (staging tables).

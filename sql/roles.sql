@@ -112,6 +112,26 @@ begin
 end
 $$;
 
+-- Functions (PostgreSQL's read model, sql/serving.sql): owned by the writer too, whose rebuild drops and
+-- re-creates the customer views' live_<view>_for with them
+do $$
+declare
+    routine record;
+begin
+    for routine in
+        select procs.oid::regprocedure as signature
+        from pg_proc as procs
+        inner join pg_namespace as schemas
+            on schemas.oid = procs.pronamespace
+        where
+            schemas.nspname = '{{ schema }}'
+            and procs.proowner <> (select oid from pg_roles where rolname = '{{ writer }}')
+    loop
+        execute format('alter function %s owner to %I', routine.signature, '{{ writer }}');
+    end loop;
+end
+$$;
+
 -- nothing on any table, view, sequence or function of ours for PUBLIC or the reader ...
 revoke all on all tables in schema "{{ schema }}" from public, "{{ reader }}";
 revoke all on all sequences in schema "{{ schema }}" from public, "{{ reader }}";
