@@ -108,6 +108,11 @@ $$;
     column after user_id, in live_<view>'s order. -#}
 {% macro read_model_select(view, columns) -%}
 {%- if engine == 'postgres' -%}
+{%- set live_columns -%}
+    {%- for column in columns %}
+    live.{{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endset -%}
 select served.*
 from served_{{ view }} as served
 where
@@ -115,19 +120,13 @@ where
     and not exists (select from serving_stale_users as stale where stale.user_id = served.user_id)
 union all
 select
-    stale.user_id,
-    {%- for column in columns %}
-    live.{{ column }}{{ "," if not loop.last }}
-    {%- endfor %}
+    stale.user_id,{{ live_columns }}
 from serving_stale_users as stale
 cross join lateral live_{{ view }}_for(stale.user_id) as live
 where (select serving_is_fresh())
 union all
 select
-    customers.user_id,
-    {%- for column in columns %}
-    live.{{ column }}{{ "," if not loop.last }}
-    {%- endfor %}
+    customers.user_id,{{ live_columns }}
 from users as customers
 cross join lateral live_{{ view }}_for(customers.user_id) as live
 where not (select serving_is_fresh())
