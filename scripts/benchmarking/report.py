@@ -342,11 +342,13 @@ def _parts_label(stage: str, part: str) -> str:
     labels = {
         ("score", "score"): "scoring (not overlapped)",
         ("score", "write"): "write (insert rows)",
+        ("score", "read_model"): "read model (PostgreSQL)",
         ("load", "load"): "load (validate..commit)",
         ("refresh", "changed"): "find changed customers",
         ("refresh", "model"): "rebuild the run's model",
         ("refresh", "read"): "read their rows",
         ("refresh", "score"): "score",
         ("refresh", "write"): "write + publish",
+        ("refresh", "read_model"): "read model (PostgreSQL)",
     }
     return labels.get((stage, part), part)
