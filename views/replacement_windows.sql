@@ -3,12 +3,10 @@
 
 create view replacement_windows as
 
--- the latest purchase of each (user, shoe) (is_latest_purchase), taken with distinct on so that
--- PostgreSQL estimates one row per pair rather than guessing at a filter on window functions
+-- the latest purchase of each (user, shoe) (macro latest_purchase_pairs: distinct on for PostgreSQL's
+-- estimates, is_latest_purchase for DuckDB's filter pushdown; the same rows)
 with latest_pairs as (
-    select distinct on (user_id, shoe_id) *
-    from purchases
-    order by user_id asc, shoe_id asc, purchased_at desc
+    {{ latest_purchase_pairs() }}
 ),
 
 settings_in_force as (
