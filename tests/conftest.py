@@ -4,30 +4,26 @@ PostgreSQL: ``SHOEREC_TEST_PG`` (default: the local server) is an admin URL; the
 fresh database, gives every test a schema of its own inside it (``search_path``), and drops the
 database at the end. Without a server the PostgreSQL tests skip, unless ``SHOEREC_REQUIRE_PG=1``
 (as in CI), where they fail.
+
+A test that starts from a built schema (``schema_db``, or ``helpers.built_url`` with a build of its own)
+gets a copy of a template made once per session: a DuckDB file copied, or on PostgreSQL a database of its
+own created from the template database and dropped after the test. Under pytest-xdist (pyproject.toml
+runs two workers) each worker has its own session database and templates.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import sys
 import uuid
+from collections.abc import Callable
 
 import pytest
-from helpers import ENGINES, fresh_url
+from helpers import ENGINES, built_url, drop_database, fresh_url, pg_admin_url, with_database
 
 from scripts.db import Database, with_search_path
-
-DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _pg_admin_url() -> str:
-    return os.environ.get("SHOEREC_TEST_PG", DEFAULT_TEST_PG)
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{name}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +31,7 @@ def pg_database_url():
     """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
     import psycopg2
 
-    admin_url = _pg_admin_url()
+    admin_url = pg_admin_url()
     try:
         admin = psycopg2.connect(admin_url, connect_timeout=5)
     except psycopg2.OperationalError as exc:
@@ -48,7 +44,7 @@ def pg_database_url():
     with admin.cursor() as cur:
         cur.execute(f"create database {name}")
     try:
-        yield _with_database(admin_url, name)
+        yield with_database(admin_url, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f"drop database if exists {name} with (force)")
@@ -83,6 +79,54 @@ def db(db_url):
         yield database
 
 
+@pytest.fixture(scope="session")
+def database_templates(request, tmp_path_factory):
+    """(engine, build) -> a database made once per session, engine and ``build``, for ``built_url`` to
+    copy: ``build(db)`` run on an empty database. A DuckDB file, or the URL of a PostgreSQL database no
+    connection is left open to (``create database ... template`` needs that)."""
+    templates: dict[tuple[str, str], str] = {}
+    created: list[str] = []
+
+    def template(engine: str, build: Callable[[Database], None]) -> str:
+        key = (engine, f"{build.__module__}.{build.__qualname__}")
+        if key in templates:
+            return templates[key]
+        if engine == "duckdb":
+            url = str(tmp_path_factory.mktemp("template") / "template.duckdb")
+        else:
+            request.getfixturevalue("pg_database_url")  # the server is there (or the test skips or fails)
+            name = f"shoerec_test_{uuid.uuid4().hex[:10]}"
+            with Database(pg_admin_url()) as admin:
+                admin.execute(f"create database {name}")
+            created.append(name)
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            with Database(with_database(pg_admin_url(), name)) as admin:
+                admin.execute(f"create schema {schema}")
+            url = with_search_path(with_database(pg_admin_url(), name), schema)
+        with Database(url) as database:
+            build(database)
+        templates[key] = url
+        return url
+
+    yield template
+    for name in created:
+        drop_database(name)
+
+
+@pytest.fixture
+def schema_db_url(engine, request, tmp_path) -> str:
+    """URL of a database with the schema built (a copy of the session's template), on each engine in turn."""
+    return built_url(engine, request, tmp_path)
+
+
+@pytest.fixture
+def schema_db(schema_db_url):
+    """An open connection to a database with the schema built, on each engine in turn: the same as
+    ``db`` followed by ``create_schema(db)``."""
+    with Database(schema_db_url) as database:
+        yield database
+
+
 # -- the bundled data set, built once per session -----------------------------------------------
 # what the main job's evaluation and scoring wrote, copied from DuckDB to PostgreSQL
 COPIED_TABLES = (
@@ -98,12 +142,29 @@ COPIED_TABLES = (
 
 @pytest.fixture(scope="session")
 def bundled_duckdb_url(tmp_path_factory) -> str:
-    """A DuckDB file built from data/ by the main command itself (schema, load, reference date, score)."""
+    """A DuckDB file built from data/ by the main command itself (schema, load, reference date, score).
+
+    Under pytest-xdist the first worker to need it builds it once for the run (the others wait for it)
+    and every worker gets its own copy of that file: the same build, not one per worker."""
     from scripts import build
 
-    path = str(tmp_path_factory.mktemp("bundled") / "shoerec.duckdb")
-    assert build.main(["--db", path]) == 0
-    return path
+    path = tmp_path_factory.mktemp("bundled") / "shoerec.duckdb"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        assert build.main(["--db", str(path)]) == 0
+        return str(path)
+    # the run's base directory, shared by its workers (each has basetemp/<worker> below it)
+    shared = tmp_path_factory.getbasetemp().parent / "bundled"
+    shared.mkdir(exist_ok=True)
+    built = shared / "shoerec.duckdb"
+    with open(shared / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            building = shared / "building.duckdb"
+            assert build.main(["--db", str(building)]) == 0
+            assert not building.with_name(building.name + ".wal").exists(), "the build left a WAL"
+            os.replace(building, built)
+    shutil.copyfile(built, path)
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import pytest
 from helpers import run_module
 
 from scripts.db import ROOT, Database
-from scripts.schema import create_schema
 
 BUNDLED = ROOT / "data"
 
@@ -47,12 +46,10 @@ def test_tables_without_views_say_which_step_is_missing(step, db_url, tmp_path):
     assert_one_line_refusal(result, "no views", "python -m scripts.build")
 
 
-def test_an_empty_database_publishes_no_run(db_url, tmp_path):
-    with Database(db_url) as db:
-        create_schema(db)
-    result = run_module("scripts.score", "--db", db_url, cwd=tmp_path)
+def test_an_empty_database_publishes_no_run(schema_db_url, tmp_path):
+    result = run_module("scripts.score", "--db", schema_db_url, cwd=tmp_path)
     assert_one_line_refusal(result, "nothing to score", "0 customers")
-    with Database(db_url) as db:
+    with Database(schema_db_url) as db:
         assert db.scalar("select count(*) from model_runs") == 0
 
 

@@ -84,17 +84,16 @@ def run_both(engine: str, url: str, first: list[str], second: list[str], hold_sq
 
 
 # -- item 5: concurrent scoring runs ---------------------------------------------------------------
-def test_two_scoring_runs_at_once_both_complete_one_after_the_other(engine, db_url, data_dir):
-    with Database(db_url) as db:
-        create_schema(db)
+def test_two_scoring_runs_at_once_both_complete_one_after_the_other(engine, schema_db_url, data_dir):
+    with Database(schema_db_url) as db:
         load(db, data_dir)
-    command = ["scripts.score", "--db", db_url, *SCORE_FLAGS]
+    command = ["scripts.score", "--db", schema_db_url, *SCORE_FLAGS]
     results = run_both(
-        engine, db_url, command, command, ["lock table shoe_similarities in access exclusive mode"]
+        engine, schema_db_url, command, command, ["lock table shoe_similarities in access exclusive mode"]
     )
     for code, err in results:
         assert code == 0, err
-    with Database(db_url) as db:
+    with Database(schema_db_url) as db:
         assert db.query("select run_id, status, error from model_runs order by run_id") == [
             (1, "complete", None),
             (2, "complete", None),

@@ -122,8 +122,8 @@ def test_a_killed_load_leaves_the_last_committed_load(db_url, engine, datasets):
     assert_every_kill_point_passes(f"loader on {engine}", points, check)
 
 
-def test_a_load_refused_on_its_third_file_leaves_the_tables(db, datasets, tmp_path):
-    create_schema(db)
+def test_a_load_refused_on_its_third_file_leaves_the_tables(schema_db, datasets, tmp_path):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     load(db, datasets[0], progress=False)
     before = snapshot(db)
     # users and shoes change (another seed), then one bad event: nothing at all may be written
@@ -148,8 +148,8 @@ class InjectedFailure(RuntimeError):
 INJECTED_FAILURES = [*(("merge", k) for k in range(1, 7)), ("run_recorded", 1)]
 
 
-def test_a_failure_while_merging_rolls_the_load_back(db, datasets, monkeypatch):
-    create_schema(db)
+def test_a_failure_while_merging_rolls_the_load_back(schema_db, datasets, monkeypatch):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     load(db, datasets[0], progress=False)
     for data_dir, (stage, k) in zip(datasets[1:], INJECTED_FAILURES, strict=False):
         before = snapshot(db)

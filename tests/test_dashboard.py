@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from scripts.db import Database
 from scripts.evaluate import MODEL_NAMES
-from scripts.schema import create_schema, create_tables, view_files
+from scripts.schema import create_tables, view_files
 
 # where Streamlit says a call is deprecated: a log line (and a notice in the page), never a warning
 STREAMLIT_DEPRECATIONS = "streamlit.deprecation_util"
@@ -252,13 +252,12 @@ def test_life_used_is_shown_past_its_end_uncapped(monkeypatch, bundled_url):
     assert config["label"] == "Life used" and config["type_config"]["format"] == "%.0f%%"  # 135%, not 134.67%
 
 
-def test_prices_carry_the_currency(monkeypatch, bundled_url, db_url):
+def test_prices_carry_the_currency(monkeypatch, bundled_url, schema_db_url):
     page = run_page(monkeypatch, bundled_url)
     assert_no_failure(page)
     assert re.search(r"· \d[\d,]*\.\d\d EUR$", texts(page), flags=re.MULTILINE)  # on the cards
     assert {"Price (EUR)"} == column_labels(page)["price"]
-    with Database(db_url) as db:
-        create_schema(db)
+    with Database(schema_db_url) as db:
         db.execute("update settings set currency = 'JPY'")
         db.insert_df(
             "users",
@@ -272,7 +271,7 @@ def test_prices_carry_the_currency(monkeypatch, bundled_url, db_url):
             "user_id": [1, 1], "shoe_id": [1, 1], "interaction_type": ["view", "add_to_wishlist"],
             "occurred_at": [pd.Timestamp("2024-01-01 10:00:00"), pd.Timestamp("2024-01-02 10:00:00")],
         }))  # fmt: skip
-    page = run_page(monkeypatch, db_url)
+    page = run_page(monkeypatch, schema_db_url)
     assert_no_failure(page)
     assert column_labels(page)["price"] == {"Price (JPY)"}
 
@@ -351,10 +350,8 @@ def test_missing_database_says_how_to_build_it(monkeypatch, tmp_path):
     assert not (tmp_path / "nothing-here.duckdb").exists()  # the page never creates a database
 
 
-def test_empty_database(monkeypatch, db_url):
-    with Database(db_url) as db:
-        create_schema(db)
-    page = run_page(monkeypatch, db_url)
+def test_empty_database(monkeypatch, schema_db_url):
+    page = run_page(monkeypatch, schema_db_url)
     assert_no_failure(page)
     shown = texts(page)
     assert "No customers yet" in shown
@@ -369,24 +366,22 @@ def test_tables_without_views_get_a_message_not_a_traceback(monkeypatch, db_url)
     assert "scripts.build" in texts(page)
 
 
-def test_loaded_but_not_scored(monkeypatch, db_url):
-    with Database(db_url) as db:
-        create_schema(db)
+def test_loaded_but_not_scored(monkeypatch, schema_db_url):
+    with Database(schema_db_url) as db:
         db.insert_df(
             "users",
             pd.DataFrame({"user_id": [1], "age": [30], "gender": [None], "primary_usage": ["running"]}),
         )
-    page = run_page(monkeypatch, db_url)
+    page = run_page(monkeypatch, schema_db_url)
     assert_no_failure(page)
     shown = texts(page)
     assert "No recommendations yet" in shown
     assert "No views, wishlists or purchases yet" in shown
 
 
-def test_user_supplied_markup_is_shown_as_text(monkeypatch, db_url):
+def test_user_supplied_markup_is_shown_as_text(monkeypatch, schema_db_url):
     evil = "<script>alert(1)</script> **bold** [link](http://x)"
-    with Database(db_url) as db:
-        create_schema(db)
+    with Database(schema_db_url) as db:
         db.insert_df(
             "users",
             pd.DataFrame({"user_id": [1], "age": [30], "gender": ["f"], "primary_usage": ["running"]}),
@@ -418,7 +413,7 @@ def test_user_supplied_markup_is_shown_as_text(monkeypatch, db_url):
                 }
             ),
         )
-    page = run_page(monkeypatch, db_url)
+    page = run_page(monkeypatch, schema_db_url)
     assert_no_failure(page)
     history = next(frame.value for frame in page.dataframe if "interaction_type" in frame.value.columns)
     assert history["name"].tolist() == [evil]
@@ -517,9 +512,8 @@ def test_model_quality_reads_like_a_verdict(monkeypatch, bundled_url):
         assert sentence in shown
 
 
-def test_model_quality_trend_over_evaluation_runs(monkeypatch, db_url):
-    with Database(db_url) as db:
-        create_schema(db)
+def test_model_quality_trend_over_evaluation_runs(monkeypatch, schema_db_url):
+    with Database(schema_db_url) as db:
         runs, results = [], []
         for evaluation_id, hybrid in ((1, 0.20), (2, 0.25), (3, 0.31)):
             runs.append({
@@ -536,7 +530,7 @@ def test_model_quality_trend_over_evaluation_runs(monkeypatch, db_url):
                 })  # fmt: skip
         db.insert_df("evaluation_runs", pd.DataFrame(runs))
         db.insert_df("evaluations", pd.DataFrame(results))
-    page = run_page(monkeypatch, db_url)
+    page = run_page(monkeypatch, schema_db_url)
     assert_no_failure(page)
     shown = texts(page)
     assert "The hybrid's ndcg@10 over 3 evaluation runs" in shown

@@ -121,11 +121,9 @@ def test_data_viewed_as_of_its_last_day_gives_no_warning(tmp_path, caplog):
     assert STALE_WARNING not in caplog.text
 
 
-def test_an_event_a_thousand_half_lives_old_still_counts(db):
+def test_an_event_a_thousand_half_lives_old_still_counts(schema_db):
     """A half-life of one day and an event 1,001 days before the anchor: 2^-100, not 0."""
-    from scripts.schema import create_schema
-
-    create_schema(db)
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     db.execute("update settings set reference_date = ?, half_life_days = 1", [dt.date(2024, 1, 1)])
     db.execute("insert into users (user_id, age, gender, primary_usage) values (1, 30, 'female', 'running')")
     db.execute(

@@ -228,8 +228,8 @@ def test_no_store_leaves_defaults_alone(loaded):
     assert db.scalar("select half_life_days from settings") == half_life
 
 
-def test_nothing_to_evaluate_is_a_clear_error(db):
-    create_schema(db)
+def test_nothing_to_evaluate_is_a_clear_error(schema_db):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     assert evaluate.main(["--db", db.url, "--no-tune"]) == 2
     assert db.scalar("select count(*) from evaluation_runs") == 0
 

@@ -21,7 +21,6 @@ import pytest
 from scripts.contract import BIGINT_MAX, BIGINT_MIN, LIFESPAN_DAYS_MAX, PRICE_MAX
 from scripts.db import Database, view_files
 from scripts.load import LoadError, load
-from scripts.schema import create_schema
 
 VIEWS = [path.stem for path in view_files()]
 PERSONAL_LIFESPAN_CAP = 36525  # days: 100 years (views/purchases.sql)
@@ -57,8 +56,8 @@ def test_a_lifespan_beyond_ten_years_is_refused(db, tmp_path, lifespan):
     assert problem.reason == f"is out of range (1..{LIFESPAN_DAYS_MAX})"
 
 
-def test_every_view_computes_at_the_bounds_of_the_contract(db, tmp_path):
-    create_schema(db)
+def test_every_view_computes_at_the_bounds_of_the_contract(schema_db, tmp_path):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     users = USERS_HEADER + "".join(
         f"{user_id},{age},,{usage}\n"
@@ -94,10 +93,10 @@ def test_every_view_computes_at_the_bounds_of_the_contract(db, tmp_path):
 
 
 @pytest.mark.parametrize("lifespan", [2**31 - 1, 100_000_000])
-def test_views_compute_for_a_lifespan_stored_before_the_bounds(db, lifespan):
+def test_views_compute_for_a_lifespan_stored_before_the_bounds(schema_db, lifespan):
     """A database loaded before the bound may hold any positive integer; a retailer may set any
     positive wear factor. The personal lifespan is capped at 100 years, the reminders with it."""
-    create_schema(db)
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     with db.transaction():
         db.execute("insert into users (user_id, age, primary_usage) values (1, 30, 'formal'), (2, 40, 'odd')")
         db.execute("insert into wear_factors (primary_usage, wear_factor) values ('odd', 0.000001)")

@@ -69,11 +69,10 @@ def test_loads_valid_files_into_empty_database(db, tmp_path):
     ) == [(summary.load_id, False, 8, 8, 0)]
 
 
-def test_children_and_the_oldest_customers_load_and_have_an_age_band(db, tmp_path):
+def test_children_and_the_oldest_customers_load_and_have_an_age_band(schema_db, tmp_path):
     from scripts.contract import USERS as USERS_CONTRACT
-    from scripts.schema import create_schema
 
-    create_schema(db)
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     load(
         db,
         write_files(tmp_path, users_csv=BASE_USERS + "4,0,,casual\n5,7,female,running\n6,120,male,walking\n"),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_every_kill_point_passes, run_killed
+from helpers import assert_every_kill_point_passes, built_url, run_killed
 
 from scripts import notify as notify_module
 from scripts.contacts import load_contacts, unsubscribe
@@ -78,9 +78,10 @@ def build_world(db: Database) -> None:
 
 
 @pytest.fixture
-def world(db):
-    build_world(db)
-    return db
+def world(engine, request, tmp_path):
+    """build_world's database on each engine in turn (a copy of the session's one: see built_url)."""
+    with Database(built_url(engine, request, tmp_path, build_world)) as database:
+        yield database
 
 
 def outbox(db: Database) -> dict[str, tuple]:

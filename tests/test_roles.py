@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from scripts import roles
 from scripts.db import ROOT, Database
-from scripts.schema import create_schema, create_views
+from scripts.schema import create_views
 
 DASHBOARD = ROOT / "dashboard.py"
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -340,8 +340,8 @@ def test_command_refuses_duckdb_and_bad_names(tmp_path, capsys):
         roles.main(["--db", "postgresql://nobody@127.0.0.1:1/none", "--reader", 'x"; drop table users; --'])
 
 
-def test_apply_grants_without_a_provisioned_reader_does_nothing(db):
-    create_schema(db)
+def test_apply_grants_without_a_provisioned_reader_does_nothing(schema_db):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     assert roles.apply_grants(db, reader=f"shoerec_nobody_{uuid.uuid4().hex[:8]}") == []
 
 

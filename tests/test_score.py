@@ -10,7 +10,7 @@ import json
 import signal
 
 import pytest
-from helpers import TINY_PARAMS, TINY_SHOES, TINY_USERS, load_tiny, run_module
+from helpers import TINY_PARAMS, TINY_SHOES, TINY_USERS, built_url, load_tiny, run_module
 
 from scripts import score as score_module
 from scripts.db import Database, UsageError
@@ -35,13 +35,25 @@ def latest_complete(db: Database):
     return db.scalar("select max(run_id) from model_runs where status = 'complete'")
 
 
+@pytest.fixture
+def tiny_url(engine, request, tmp_path) -> str:
+    """The tiny world (helpers.load_tiny) on each engine in turn: a copy of the session's (built_url)."""
+    return built_url(engine, request, tmp_path, load_tiny)
+
+
+@pytest.fixture
+def tiny_db(tiny_url):
+    with Database(tiny_url) as database:
+        yield database
+
+
 # ---------------------------------------------------------------------------------------------
 # a run
 # ---------------------------------------------------------------------------------------------
 
 
-def test_every_user_gets_a_top_n_without_bought_shoes(db):
-    load_tiny(db)
+def test_every_user_gets_a_top_n_without_bought_shoes(tiny_db):
+    db = tiny_db
     summary = score(db, **TINY_PARAMS)
     assert summary["status"] == "complete" and summary["n_users"] == 12 and summary["n_shoes"] == 8
     counts = db.query("select user_id, count(*), min(rank), max(rank) from recommendations group by user_id")
@@ -61,8 +73,8 @@ def test_every_user_gets_a_top_n_without_bought_shoes(db):
         assert db.scalar(duplicates) == 0, table
 
 
-def test_users_get_their_kind_and_new_users_their_segment(db):
-    load_tiny(db)
+def test_users_get_their_kind_and_new_users_their_segment(tiny_db):
+    db = tiny_db
     score(db, **TINY_PARAMS)
     first = dict(db.query("select user_id, shoe_id from recommendations where rank = 1"))
     for user in range(1, 13):
@@ -83,8 +95,8 @@ def test_users_get_their_kind_and_new_users_their_segment(db):
     assert foreign == [(0,)]
 
 
-def test_run_row_records_parameters_counts_and_timings(db):
-    load_tiny(db)
+def test_run_row_records_parameters_counts_and_timings(tiny_db):
+    db = tiny_db
     summary = score(db, **TINY_PARAMS, cf_k=2.5, field_weights={"color": 0})
     status, params, n_interactions, timings, finished, reference = db.query(
         "select status, parameters, n_interactions, timings, finished_at, reference_date"
@@ -100,8 +112,8 @@ def test_run_row_records_parameters_counts_and_timings(db):
     assert set(json.loads(timings)) - {"total"} <= set(RUN_STAGES)  # the dashboard shows these, in order
 
 
-def test_segment_grid_and_similarities(db):
-    load_tiny(db)
+def test_segment_grid_and_similarities(tiny_db):
+    db = tiny_db
     score(db, **TINY_PARAMS)
     # usages {running, hiking} x genders {female, male, unknown} x 7 bands + unknown, 3 shoes each
     n_bands = db.scalar("select count(*) from age_bands") + 1
@@ -151,8 +163,8 @@ def test_parameters_are_validated():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_keep_runs_prunes_older_runs_and_their_rows(db):
-    load_tiny(db)
+def test_keep_runs_prunes_older_runs_and_their_rows(tiny_db):
+    db = tiny_db
     ids = [score(db, **TINY_PARAMS, keep_runs=2)["run_id"] for _ in range(3)]
     assert [row[0] for row in db.query("select run_id from model_runs order by run_id")] == ids[1:]
     assert rows_of_run(db, ids[0]) == 0
@@ -160,8 +172,8 @@ def test_keep_runs_prunes_older_runs_and_their_rows(db):
     assert latest_complete(db) == ids[2]
 
 
-def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
-    load_tiny(db)
+def test_a_run_that_raises_midway_leaves_the_previous_run(tiny_db, monkeypatch):
+    db = tiny_db
     first = score(db, **TINY_PARAMS)["run_id"]
     before = rows_of_run(db, first)
     real_insert = Database.insert_df
@@ -189,9 +201,9 @@ def test_a_run_that_raises_midway_leaves_the_previous_run(db, monkeypatch):
 
 
 @pytest.mark.parametrize("stage", KILL_STAGES)
-def test_a_killed_run_leaves_the_previous_run(db_url, stage):
+def test_a_killed_run_leaves_the_previous_run(tiny_url, stage):
+    db_url = tiny_url
     with Database(db_url) as db:
-        load_tiny(db)
         first = score(db, **TINY_PARAMS)["run_id"]
         before = rows_of_run(db, first)
     done = run_module(
@@ -220,9 +232,8 @@ def test_a_killed_run_leaves_the_previous_run(db_url, stage):
         assert db.scalar("select status from model_runs where run_id = ?", [killed]) == "failed"
 
 
-def test_command_line_runs_and_records_its_flags(db_url):
-    with Database(db_url) as db:
-        load_tiny(db)
+def test_command_line_runs_and_records_its_flags(tiny_url):
+    db_url = tiny_url
     done = run_module(
         "scripts.score",
         "--db",

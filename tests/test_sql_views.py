@@ -30,7 +30,6 @@ from helpers import canonical_rows, column_kinds, fetch
 
 from scripts import serving
 from scripts.db import Database, view_files
-from scripts.schema import create_schema
 
 EXPECTED_FILE = "expected.csv"
 
@@ -160,13 +159,13 @@ def _cases() -> list:
 
 
 def load_case(db: Database, case_dir: Path) -> None:
-    """Build the schema and load a case's input CSVs."""
-    create_schema(db)
+    """Load a case's input CSVs into a database with the schema built."""
     load_tables(db, [path for path in sorted(case_dir.glob("*.csv")) if path.name != EXPECTED_FILE])
 
 
 @pytest.mark.parametrize(("view", "case_dir"), _cases())
-def test_view_case(db, view, case_dir):
+def test_view_case(schema_db, view, case_dir):
+    db = schema_db  # the schema built (a copy of the session's template)
     load_case(db, case_dir)
     compare(db, view, case_dir / EXPECTED_FILE)
     if db.is_postgres and view in serving.VIEWS:
@@ -187,8 +186,8 @@ def test_every_view_has_cases():
     assert not untested, f"views without a case in tests/sql: {sorted(untested)}"
 
 
-def test_unset_reference_date_means_today(db):
-    create_schema(db)
+def test_unset_reference_date_means_today(schema_db):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     db.execute("update settings set reference_date = null")
     today = db.scalar("select current_date")
     assert db.query("select reference_date, is_reference_date_today from current_settings") == [(today, True)]
@@ -212,8 +211,8 @@ def test_view_file_layout(path):
     )
 
 
-def test_views_are_documented_in_the_catalogue(db):
-    create_schema(db)
+def test_views_are_documented_in_the_catalogue(schema_db):
+    db = schema_db  # create_schema's database (a copy: conftest.py)
     views = sorted(path.stem for path in view_files())
     if db.is_postgres:
         rows = db.query(

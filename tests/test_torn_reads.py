@@ -31,7 +31,6 @@ import time
 from scripts.db import ROOT, Database, DatabaseError
 from scripts.generate_data import generate
 from scripts.load import load
-from scripts.schema import create_schema
 from scripts.score import score
 
 RUNS = 5
@@ -117,11 +116,10 @@ def is_complete(observed, expected) -> bool:
     )
 
 
-def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, tmp_path):
+def test_readers_see_one_complete_run_while_runs_are_published(schema_db_url, engine, tmp_path):
     data = tmp_path / "data"
     generate(data, users=60, shoes=20, interactions=600, seed=1, progress=False)
-    with Database(db_url) as db:
-        create_schema(db)
+    with Database(schema_db_url) as db:
         load(db, data, progress=False)
         db.execute(
             "update settings set reference_date = (select cast(max(occurred_at) as date) from interactions)"
@@ -131,7 +129,7 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
         observations = [poll(db)]  # before the writer starts: the first run
 
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, db_url, str(RUNS), str(BATCH_SIZE)],
+        [sys.executable, "-c", WRITER, schema_db_url, str(RUNS), str(BATCH_SIZE)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -139,7 +137,7 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
     )
     locked = 0
     during = 0  # PostgreSQL: polls made while one publishing transaction stayed open
-    reader = Database(db_url, read_only=True) if engine == "postgres" else None
+    reader = Database(schema_db_url, read_only=True) if engine == "postgres" else None
     try:
         while writer.poll() is None:
             if reader is not None:
@@ -148,7 +146,7 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
                 during += before is not None and writing_transaction(reader) == before
             else:
                 try:  # a short read-only connection, as the dashboard opens
-                    with Database(db_url, read_only=True) as short:
+                    with Database(schema_db_url, read_only=True) as short:
                         observations.append(poll(short))
                 except DatabaseError:
                     locked += 1
@@ -159,7 +157,7 @@ def test_readers_see_one_complete_run_while_runs_are_published(db_url, engine, t
         _, errors = writer.communicate(timeout=300)
     assert writer.returncode == 0, errors
 
-    with Database(db_url) as db:
+    with Database(schema_db_url) as db:
         observations.append(poll(db))  # after the writer: the last run
         expected = published(db)
     assert sorted(expected) == list(range(first, first + RUNS + 1))
