@@ -46,9 +46,8 @@ def pg_database_url():
     try:
         yield with_database(admin_url, name)
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
+        drop_database(name)
 
 
 @pytest.fixture(autouse=True)
