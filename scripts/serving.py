@@ -11,11 +11,19 @@ calendar). DuckDB has no read model.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from scripts.clock import Stopwatch
-from scripts.db import Database
+from scripts.db import Database, UsageError
 
 log = logging.getLogger(__name__)
+
+# a full rebuild: connections at once (each rebuilds one view at a time; the server's cores do the work), and
+# the lock refresh_serving() takes too (one rebuild at a time)
+ENV_REBUILD_WORKERS = "SHOEREC_REBUILD_WORKERS"
+REBUILD_WORKERS = 2
+REBUILD_LOCK = "refresh_serving"
 
 # the customer views with a read model (views/<view>.sql reads live_<view> through read_model_select)
 VIEWS = ("user_recommendations", "replacement_suggestions", "user_messages")
@@ -34,20 +42,31 @@ SCORE_TABLES = (
 )
 
 
-def refresh(db: Database) -> int:
-    """Rebuild the stale part of the read model, in a transaction of its own (everyone after a shared change
-    or on a new reference date, else the customers marked since); returns the customers rebuilt, 0 on DuckDB
-    or when nothing was stale. Customers are served live until it commits, so a run publishes first; if it
-    fails (a cancelled query, say) it logs a warning and changes nothing: the views stay exact, only slower."""
+def refresh(db: Database, workers: int | None = None) -> int:
+    """Bring the read model up to date, in transactions of its own; returns the customers rebuilt (0 on
+    DuckDB or when nothing was stale).
+
+    Every customer after a shared change or on a new reference date (or when more than a quarter are marked):
+    the three views on ``workers`` connections at once (default ``$SHOEREC_REBUILD_WORKERS``, else 2), each
+    committed on its own while everyone is served live (sql/serving.sql says why that is exact); else the
+    marked customers, by refresh_serving(). A run publishes first; if the rebuild fails
+    (a cancelled query, say) it logs a warning and the views stay exact, only slower, until the next one.
+    """
     if not db.is_postgres:
         return 0
+    workers = rebuild_workers() if workers is None else workers
     clock = Stopwatch()
     try:
-        with db.transaction():
-            if not db.scalar("select serving_is_fresh()"):
-                for table in SCORE_TABLES:
-                    db.execute(f"analyze {table}")
-            rebuilt = int(db.scalar("select refresh_serving()"))
+        with db.session_lock(REBUILD_LOCK):
+            with db.transaction():
+                full = bool(db.scalar("select serving_needs_full_rebuild()"))
+                if full:
+                    for table in SCORE_TABLES:
+                        db.execute(f"analyze {table}")
+                else:
+                    rebuilt = int(db.scalar("select refresh_serving()"))
+            if full:
+                rebuilt = _full_rebuild(db, workers)
     except Exception as exc:  # what was published stays published: the views compute those customers live
         log.warning(
             "read model not rebuilt (%s); customers are served live until the next run, refresh or"
@@ -63,3 +82,34 @@ def refresh(db: Database) -> int:
             db.execute(f"vacuum (analyze) {table}")
         log.info("read model: %d customers rebuilt in %.1f s", rebuilt, clock.total())
     return rebuilt
+
+
+def rebuild_workers() -> int:
+    """Connections a full rebuild uses at once: ``$SHOEREC_REBUILD_WORKERS``, else 2."""
+    value = os.environ.get(ENV_REBUILD_WORKERS, "").strip()
+    if not value:
+        return REBUILD_WORKERS
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(
+            f"{ENV_REBUILD_WORKERS}={value!r}: expected a whole number of connections, 1 or more"
+        )
+    return int(value)
+
+
+def _full_rebuild(db: Database, workers: int) -> int:
+    """Every customer's rows, the views on up to ``workers`` connections at once (the lock held)."""
+    with db.transaction():
+        version, as_of = db.query("select version, as_of from serving_full_rebuild_start()")[0]
+
+    def rebuild_view(view: str) -> None:
+        clock = Stopwatch()
+        with Database(db.url) as connection, connection.transaction():
+            rows = connection.scalar("select serving_rebuild_view(?)", [view])
+        log.debug("read model: served_%s rebuilt, %d rows in %.1f s", view, rows, clock.total())
+
+    # user_recommendations first: it takes the longest (at 100,000 customers 35 s, the other two 13 s)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rebuild") as pool:
+        for _ in pool.map(rebuild_view, VIEWS):  # the first failure is raised here
+            pass
+    with db.transaction():
+        return int(db.scalar("select serving_full_rebuild_finish(?, ?)", [version, as_of]))

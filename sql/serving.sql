@@ -185,42 +185,94 @@ begin
 end
 $$;
 
--- Rebuild the read model: every customer when it is not fresh (or when more than a quarter are marked: one
--- set-based pass beats that many one-customer passes), else the marked customers one at a time. It takes the
--- marks it handles and the version it builds for at the start, and locks nothing another writer needs: a
--- change committed meanwhile leaves its mark, or a newer version, for the next call. One call at a time.
--- Returns the number of customers rebuilt (0: nothing to do).
+-- true when the next rebuild is of every customer: the read model is not fresh (a shared change, a new reference
+-- date, never built), or more than a quarter of the customers are marked (one set-based pass beats that many
+-- one-customer passes)
+create or replace function serving_needs_full_rebuild() returns boolean
+language sql stable as $$
+    select not serving_is_fresh()
+        or (select count(*) from serving_stale_users) > (select count(*) from users) / 4
+$$;
+
+-- A full rebuild, view by view, which scripts/serving.py runs on several connections at once, in three steps,
+-- each committed on its own:
+--   1. serving_full_rebuild_start(): the read model is no longer fresh (everyone is served live from here on,
+--      so a view committed early is never read beside one half-built) and the marks are taken: every customer
+--      is rebuilt, from snapshots taken after this commit; returns the version and reference date it builds for;
+--   2. serving_rebuild_view(view) for each customer view, in any order, at once;
+--   3. serving_full_rebuild_finish(version, as_of): fresh again, for the version step 1 read.
+-- A change committed after step 1 leaves its mark, or a newer version, for the next call; if a view fails,
+-- step 3 never runs and the views stay live (exact, only slower) until the next full rebuild.
+create or replace function serving_full_rebuild_start(out version bigint, out as_of date)
+language plpgsql as $$
+begin
+    select serving_state.version into serving_full_rebuild_start.version from serving_state where serving_id = 1;
+    as_of := (select reference_date from current_settings);
+    update serving_state set built_version = null where serving_id = 1;
+    delete from serving_stale_users;
+end
+$$;
+
+-- one view of a full rebuild: served_<view> holds every customer's rows of its bulk form, live_<view>_all
+-- (sql/macros.sql, read_model_bulk); returns the rows written
+create or replace function serving_rebuild_view(view_name text) returns bigint
+language plpgsql as $$
+declare
+    n_rows bigint;
+begin
+    if view_name not in ('user_recommendations', 'replacement_suggestions', 'user_messages') then
+        raise exception 'serving_rebuild_view: % has no read model', view_name;
+    end if;
+    execute format('delete from %I', 'served_' || view_name);
+    execute format('insert into %I select * from %I()', 'served_' || view_name, 'live_' || view_name || '_all');
+    get diagnostics n_rows = row_count;
+    return n_rows;
+end
+$$;
+
+create or replace function serving_full_rebuild_finish(built_version bigint, built_for date) returns bigint
+language plpgsql as $$
+declare
+    n_users bigint := (select count(*) from users);
+begin
+    update serving_state
+    set built_version = serving_full_rebuild_finish.built_version,
+        built_for = serving_full_rebuild_finish.built_for,
+        built_at = localtimestamp,
+        n_users_built = n_users
+    where serving_id = 1;
+    return n_users;
+end
+$$;
+
+-- Rebuild the read model in this transaction: every customer when serving_needs_full_rebuild() (the three
+-- steps above, one view after the other), else the marked customers one at a time. It takes the marks it
+-- handles and the version it builds for at the start, and locks nothing another writer needs: a change
+-- committed meanwhile leaves its mark, or a newer version, for the next call. One call at a time (scripts/
+-- serving.py holds the same lock while it runs a full rebuild in parts). Returns the number of customers
+-- rebuilt (0: nothing to do).
 create or replace function refresh_serving() returns bigint
 language plpgsql as $$
 declare
-    state serving_state%rowtype;
-    as_of date;
+    full_rebuild record;
     n_marked bigint;
-    n_users bigint;
+    view_name text;
 begin
-    perform pg_advisory_xact_lock(hashtext(current_schema() || '.refresh_serving'));
-    select * into state from serving_state where serving_id = 1;
-    as_of := (select reference_date from current_settings);
+    -- the key of scripts/db.py's locks (Database.session_lock('refresh_serving'), which serving.py holds)
+    perform pg_advisory_xact_lock(hashtext('refresh_serving'), hashtext(current_schema()));
+    if serving_needs_full_rebuild() then
+        select * into full_rebuild from serving_full_rebuild_start();
+        foreach view_name in array array['user_recommendations', 'replacement_suggestions', 'user_messages'] loop
+            perform serving_rebuild_view(view_name);
+        end loop;
+        return serving_full_rebuild_finish(full_rebuild.version, full_rebuild.as_of);
+    end if;
+
     create temporary table if not exists serving_rebuilt_users (user_id bigint primary key) on commit drop;
     truncate serving_rebuilt_users;
     with taken as (delete from serving_stale_users returning user_id)
     insert into serving_rebuilt_users (user_id) select user_id from taken;
     get diagnostics n_marked = row_count;
-    n_users := (select count(*) from users);
-
-    if state.built_version is distinct from state.version or state.built_for is distinct from as_of
-        or n_marked > n_users / 4 then
-        delete from served_user_recommendations;
-        insert into served_user_recommendations select * from live_user_recommendations;
-        delete from served_replacement_suggestions;
-        insert into served_replacement_suggestions select * from live_replacement_suggestions;
-        delete from served_user_messages;
-        insert into served_user_messages select * from live_user_messages;
-        update serving_state
-        set built_version = state.version, built_for = as_of, built_at = localtimestamp, n_users_built = n_users
-        where serving_id = 1;
-        return n_users;
-    end if;
 
     delete from served_user_recommendations where user_id in (select user_id from serving_rebuilt_users);
     insert into served_user_recommendations

@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from scripts import serving
-from scripts.db import Database
+from scripts.db import Database, UsageError
 
 VIEW_ORDER = {
     "user_recommendations": "user_id, rank",
@@ -216,6 +216,46 @@ def test_a_published_refresh_marks_its_customers(db):
     assert_live(db, [listed, other])
 
 
+def test_the_bulk_form_is_the_live_view(db):
+    """live_<view>_all(), from which a full rebuild fills the read model (a plan for every customer at once),
+    gives exactly the live view's rows: with a refresh of one customer's list, a customer the run never saw,
+    a boost, a cap per brand and per type, and a sold-out shoe, all in force at once."""
+    listed, _, other = customers(db)
+    run_id = db.scalar("select run_id from latest_model_run")
+    db.execute(
+        "insert into model_refreshes (refresh_id, run_id, status, started_at, finished_at)"
+        f" values (900, {run_id}, 'complete', timestamp '2026-06-30 01:00', timestamp '2026-06-30 01:01')"
+    )
+    db.execute(
+        "insert into refreshed_recommendations (refresh_id, run_id, user_id, rank, shoe_id, score,"
+        " cf_score, content_score, cf_weight, popularity_share, reason_shoe_id)"
+        " select 900, run_id, user_id, rank, shoe_id, score / 2, cf_score, content_score, cf_weight,"
+        f" popularity_share, reason_shoe_id from recommendations where run_id = {run_id} and user_id = {listed}"
+        " and rank > 1"
+    )
+    db.execute(
+        "insert into users (user_id, age, gender, primary_usage)"
+        f" select -7, age, gender, primary_usage from users where user_id = {other}"
+    )
+    top = db.scalar(f"select shoe_id from user_recommendations where user_id = {other} and rank = 1")
+    db.execute(
+        "insert into merchandising_rules (rule_id, action, attribute, value, boost_factor, max_shoes) values"
+        " (901, 'cap', 'brand', null, null, 2), (902, 'cap', 'type', null, null, 3)"
+    )
+    db.execute(
+        "insert into merchandising_rules (rule_id, action, attribute, value, boost_factor)"
+        f" select 903, 'boost', 'type', type, 1.5 from shoes where shoe_id = {top}"
+    )
+    db.execute(f"update shoes set availability = 'out_of_stock' where shoe_id = {top}")
+    sources = db.query("select distinct list_source from live_user_recommendations order by list_source")
+    assert sources == [("refresh",), ("run",), ("segment",)]
+    for view in serving.VIEWS:
+        live, bulk = f"select * from live_{view}", f"select * from live_{view}_all()"
+        for left, right in ((bulk, live), (live, bulk)):
+            extra = db.scalar(f"select count(*) from (({left}) except all ({right})) as d")
+            assert extra == 0, f"{left} has {extra} rows the other has not"
+
+
 def test_a_mark_made_during_a_rebuild_survives_it(bundled_postgres_url):
     """refresh_serving() takes the marks it handles when it starts; a customer changed by another
     transaction meanwhile stays marked (and live) for the next call."""
@@ -266,9 +306,12 @@ def test_a_failed_rebuild_leaves_the_run_published(request, tmp_path, caplog):
 
     with Database(fresh_url("postgres", request, tmp_path)) as db:
         load_tiny(db)
+        # the last view fails (the rebuild after a run is a full one, each view committed on its own)
         db.execute(
-            "create or replace function refresh_serving() returns bigint language plpgsql"
-            " as $$ begin raise exception 'canceling statement due to user request'; end $$"
+            "alter function serving_rebuild_view(text) rename to serving_rebuild_view_as_built;"
+            " create function serving_rebuild_view(view_name text) returns bigint language plpgsql as $$ begin"
+            " if view_name = 'user_messages' then raise exception 'canceling statement due to user request'; end if;"
+            " return serving_rebuild_view_as_built(view_name); end $$"
         )
         summary = score(db, **TINY_PARAMS)
         assert db.scalar("select status from model_runs where run_id = ?", [summary["run_id"]]) == "complete"
@@ -277,3 +320,38 @@ def test_a_failed_rebuild_leaves_the_run_published(request, tmp_path, caplog):
         users = [user for (user,) in db.query("select user_id from users")]
         assert db.scalar("select count(*) from user_recommendations") > 0
         assert_live(db, users)
+
+
+def test_a_full_rebuild_waits_for_another_one(bundled_postgres_url):
+    """serving.refresh() holds the lock refresh_serving() takes: one rebuild at a time, on every connection."""
+    with Database(bundled_postgres_url) as holder, Database(bundled_postgres_url) as db:
+        finished = threading.Event()
+
+        def rebuild() -> None:
+            serving.refresh(db)
+            finished.set()
+
+        with holder.transaction():
+            holder.execute(
+                "select pg_advisory_xact_lock(hashtext('refresh_serving'), hashtext(current_schema()))"
+            )
+            holder.execute("update serving_state set version = version + 1")
+            worker = threading.Thread(target=rebuild)
+            worker.start()
+            worker.join(timeout=2)
+            assert not finished.is_set(), "a rebuild ran while another held the lock"
+        worker.join(timeout=120)
+        assert finished.is_set()
+        assert db.scalar("select serving_is_fresh()")
+        assert db.scalar("select count(*) from serving_stale_users") == 0
+
+
+def test_rebuild_workers_from_the_environment(monkeypatch):
+    monkeypatch.delenv(serving.ENV_REBUILD_WORKERS, raising=False)
+    assert serving.rebuild_workers() == serving.REBUILD_WORKERS
+    monkeypatch.setenv(serving.ENV_REBUILD_WORKERS, "3")
+    assert serving.rebuild_workers() == 3
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv(serving.ENV_REBUILD_WORKERS, wrong)
+        with pytest.raises(UsageError, match=serving.ENV_REBUILD_WORKERS):
+            serving.rebuild_workers()

@@ -136,3 +136,5 @@ where ranked.rank <= 3;
 
 comment on view live_replacement_suggestions is 'Up to three shoes to replace each owned shoe whose replacement window is open, from the latest complete run; only shoes that can be bought now and no rule excludes (shoe_assortment), never a shoe the user has bought.';
 comment on column live_replacement_suggestions.user_id is 'The customer; every column means what it means in replacement_suggestions, which reads this view.';
+
+{{ read_model_bulk('replacement_suggestions') }}

@@ -104,3 +104,5 @@ select user_id, message_id, kind, message_on, status, shoe_id, title, body from 
 
 comment on view live_user_messages is 'One row per message to a user: the current care reminder of each pair in use (due or overdue) and each open replacement window, rendered as plain text.';
 comment on column live_user_messages.user_id is 'The customer; every column means what it means in user_messages, which reads this view.';
+
+{{ read_model_bulk('user_messages') }}

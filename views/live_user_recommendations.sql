@@ -11,7 +11,11 @@
 -- Meant to be read filtered by user_id (a page view: `where user_id = ?`): every table is then read by its key
 -- for that customer and the shoes their list names (tests/test_serving.py checks the plan).
 
-create view live_user_recommendations as
+{#- The rows, as one customer's page view reads them (`where user_id = ?`: every table read by its key), or with
+    `bulk` as the read model's full rebuild reads them on PostgreSQL (live_user_recommendations_all, sql/macros.sql
+    read_model_bulk): the same rows, with the shoes hash-joined instead of looked up row by row (5M lookups at
+    100,000 customers) and the customers the run never saw found before their segment's lists are joined. -#}
+{% macro live_rows(bulk=false) -%}
 
 -- few CTEs, and tables read where they are used: PostgreSQL inlines a CTE by copying it (with every CTE it
 -- has taken in) into the one that reads it, and walks the whole query once per CTE, so planning grows with
@@ -20,6 +24,21 @@ create view live_user_recommendations as
 with latest_run as (
     select run_id from latest_model_run
 ),
+{% if bulk %}
+
+-- the customers the run never scored, before their segment's lists are joined (inside the union PostgreSQL
+-- guessed a few rows for that join and probed the run's key once per list row: 5M probes at 100,000 customers)
+new_customers as materialized (
+    select customers.user_id, customers.primary_usage, customers.gender, customers.age_band
+    from user_segments as customers
+    where not exists (
+        select from recommendations as run_heads
+        inner join latest_run
+            on run_heads.run_id = latest_run.run_id
+        where run_heads.user_id = customers.user_id and run_heads.rank = 1
+    )
+),
+{% endif %}
 
 -- per customer the rows of each list that may be theirs, with the same columns in the same order (a union
 -- is by position): the latest run's rows; the rows of each complete refresh of it (scripts.score --refresh);
@@ -79,18 +98,22 @@ listed_rows as (
         cast(null as bigint) as refresh_id,
         'segment' as list_source,
         3 as source_order
-    from user_segments as customers
+    from {{ 'new_customers' if bulk else 'user_segments' }} as customers
     cross join latest_run
+{% if not bulk %}
     left join recommendations as run_heads
         on customers.user_id = run_heads.user_id
             and latest_run.run_id = run_heads.run_id
             and run_heads.rank = 1
+{% endif %}
     inner join segment_recommendations
         on latest_run.run_id = segment_recommendations.run_id
             and customers.primary_usage = segment_recommendations.primary_usage
             and customers.gender = segment_recommendations.gender
             and customers.age_band = segment_recommendations.age_band
+{% if not bulk %}
     where run_heads.user_id is null
+{% endif %}
 ),
 
 -- per customer one list: their newest complete refresh of the latest run, else the run's, else their
@@ -108,7 +131,7 @@ chosen_rows as (
 -- de-duplicated: the anti-join runs on the interactions primary key; at any time, so a purchase after the
 -- run counts at once), their score times the rules' boost; each shoe looked up with what shoe_assortment says
 -- of it by its key in a lateral subquery (limit 1: shoe_id is unique), so that PostgreSQL reads only the
--- shoes a customer's list names instead of hashing the whole catalogue for their 50 rows
+-- shoes a customer's list names instead of hashing the whole catalogue for their 50 rows (bulk: hashed once)
 allowed as (
     select
         chosen_rows.*,
@@ -122,6 +145,27 @@ allowed as (
         listed.brand_cap,
         listed.type_cap
     from chosen_rows
+{% if bulk %}
+    inner join
+        (
+            select
+                shoes.shoe_id,
+                shoes.name,
+                shoes.brand,
+                shoes.type,
+                shoes.material,
+                shoes.color,
+                shoes.price,
+                shoe_assortment.is_shown,
+                shoe_assortment.boost_factor,
+                shoe_assortment.brand_cap,
+                shoe_assortment.type_cap
+            from shoes
+            inner join shoe_assortment
+                on shoes.shoe_id = shoe_assortment.shoe_id
+        ) as listed
+        on chosen_rows.shoe_id = listed.shoe_id
+{% else %}
     cross join
         lateral (
             -- a lookup by the key (at most one row)
@@ -142,11 +186,14 @@ allowed as (
             where shoes.shoe_id = chosen_rows.shoe_id
             limit 1  -- noqa: AM09
         ) as listed
+{% endif %}
     left join interactions as purchase_events
         on chosen_rows.user_id = purchase_events.user_id
             and chosen_rows.shoe_id = purchase_events.shoe_id
             and purchase_events.interaction_type = 'purchase'
-    where chosen_rows.list_order = 1 and purchase_events.user_id is null and listed.is_shown
+    -- (bulk: `< 2`, the same rows, which PostgreSQL guesses at a third of them, not the 0.5% it guesses for `= 1`:
+    -- every customer has a list, so in fact all of them)
+    where chosen_rows.list_order {{ '< 2' if bulk else '= 1' }} and purchase_events.user_id is null and listed.is_shown
 ),
 
 -- the caps: a shoe beyond its brand's cap goes first, then one beyond its type's (best ranking_score kept)
@@ -252,6 +299,10 @@ candidates as (
             false
         ) as is_behaviour_led
     from shares
+{% if bulk %}
+    left join shoes as reason_shoes
+        on shares.reason_shoe_id = reason_shoes.shoe_id
+{% else %}
     left join
         lateral (
             -- a lookup by the key (at most one row)
@@ -261,6 +312,7 @@ candidates as (
             limit 1  -- noqa: AM09
         ) as reason_shoes
         on true
+{% endif %}
     left join strongest_reasons
         on shares.user_id = strongest_reasons.user_id
             and shares.reason_shoe_id = strongest_reasons.shoe_id
@@ -368,7 +420,14 @@ select
     model_rank,
     run_id,
     list_source
-from explained;
+from explained
+{%- endmacro %}
+
+create view live_user_recommendations as
+
+{{ live_rows() }};
 
 comment on view live_user_recommendations is 'One row per (user, rank): the latest complete run''s recommendations (or the customer''s newest refresh of it, or their segment''s list when the run never saw them), only shoes that may be shown and the user has not bought, boosted and capped by merchandising_rules, re-ranked 1..n and cut at settings.recommendations_shown, each with the reason that carries it.';
 comment on column live_user_recommendations.user_id is 'The customer; every column means what it means in user_recommendations, which reads this view.';
+
+{{ read_model_bulk('user_recommendations', live_rows(bulk=true), hash_joins=true) }}
