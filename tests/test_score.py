@@ -263,3 +263,24 @@ def test_module_exposes_defaults_for_later_tuning():
     tuned = params_from({"factors": 16, "cf_k": 1.0})
     assert tuned["factors"] == 16 and tuned["cf_k"] == 1.0
     assert score_module.DEFAULT_PARAMS["factors"] != 16 or score_module.DEFAULT_PARAMS["cf_k"] != 1.0
+
+
+def test_the_matrix_is_exported_with_more_work_mem_on_postgres(request, tmp_path, monkeypatch):
+    """PostgreSQL: the export of interaction_matrix runs at READ_WORK_MEM (its aggregation spilled to disk at
+    the default), and the session's own setting is back afterwards; the other queries run at that setting."""
+    with Database(built_url("postgres", request, tmp_path, load_tiny)) as db:
+        db.execute("set work_mem = '5MB'")
+        seen = {}
+        query_df = db.query_df
+
+        def recording(sql, *args, **kwargs):
+            name = "matrix" if "interaction_matrix" in sql else sql.split()[-3]
+            seen[name] = db.scalar("select current_setting('work_mem')")
+            return query_df(sql, *args, **kwargs)
+
+        monkeypatch.setattr(db, "query_df", recording)
+        inputs = score_module.read_inputs(db)
+        assert inputs.strength.nnz > 0
+        assert seen["matrix"] == score_module.READ_WORK_MEM
+        assert set(seen.values()) - {score_module.READ_WORK_MEM} == {"5MB"}
+        assert db.scalar("select current_setting('work_mem')") == "5MB"

@@ -23,12 +23,13 @@ settings_in_force as (
     from current_settings
 ),
 
--- the end of the day of the newest event up to the reference date: every age is counted to this instant
+-- the end of the day of the newest event up to the reference date: every age is counted to this instant (the
+-- bound as a scalar subquery, so that PostgreSQL reads the max off the end of the index on occurred_at: joined,
+-- it scanned all 5M events for it, 1.8 s at 100,000 customers)
 decay_anchor as (
     select cast(cast(max(interaction_times.occurred_at) as date) + 1 as timestamp) as anchor_at
     from interaction_times
-    cross join settings_in_force
-    where interaction_times.occurred_at < settings_in_force.counted_before
+    where interaction_times.occurred_at < (select settings_in_force.counted_before from settings_in_force)
 ),
 
 events as (
