@@ -38,7 +38,7 @@ def create_views(db: Database) -> list[str]:
         if db.is_postgres and path.stem.removeprefix("live_") in serving.VIEWS:
             # the bulk form of a live view (sql/macros.sql, read_model_bulk) returns its row type, and
             # is created in its file: it goes first
-            db.execute(f"drop function if exists {path.stem}_all()")
+            db.execute(f"drop function if exists {path.stem}_all(bigint, bigint)")
         db.execute(f"drop view if exists {path.stem}")
         if db.is_postgres and path.stem in serving.VIEWS:
             # its read-model function (sql/macros.sql) returns live_<view>'s row type: it goes before

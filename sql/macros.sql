@@ -100,28 +100,31 @@ $$;
 {%- endif -%}
 {%- endmacro %}
 
-{#- Every customer's rows of live_<view> at once: on PostgreSQL the function live_<view>_all(), from which a full
-    rebuild fills served_<view> (sql/serving.sql, serving_rebuild_view). `rows`: the view's select written for
-    that (default: the view itself, whose plan for everyone is fine). `hash_joins`: plan with hash joins only,
-    for a select whose plan for everyone would otherwise rest on a per-customer guess (see
-    live_user_recommendations). Nothing on DuckDB, which has no read model. -#}
-{% macro read_model_bulk(view, rows=none, hash_joins=false) -%}
+{#- The rows of live_<view> for the customers whose user_id is in [low, high) (a null bound: no bound): on
+    PostgreSQL the function live_<view>_all(low, high), from which a full rebuild fills served_<view>, in
+    ranges on several connections at once (sql/serving.sql serving_rebuild_view, scripts/serving.py). It is
+    plain SQL, so that PostgreSQL inlines it into a call with constant bounds and estimates the ranges from
+    the tables' statistics. `rows`: the view's select written for that, each table read for the range
+    (in_range); default: the view itself. Nothing on DuckDB, which has no read model. -#}
+{% macro read_model_bulk(view, rows=none) -%}
 {%- if engine == 'postgres' -%}
-create function live_{{ view }}_all() returns setof live_{{ view }}
-language sql stable
-{%- if hash_joins %}
--- the planner's guesses for the rows of a window's filter are far off (a few customers' rows where there are
--- millions), and a nested or merge join planned on them walks or sorts millions of rows for nothing; hashing
--- the smaller side is right whatever the guess (user_recommendations at 100,000 customers: 54 s -> 35 s)
-set enable_nestloop = off
-set enable_mergejoin = off
-{%- endif %}
-as $rows$
+create function live_{{ view }}_all(low bigint, high bigint) returns setof live_{{ view }}
+language sql stable as $rows$
+select *
+from (
 {{ rows if rows else 'select * from live_' ~ view }}
+) as customer_rows
+where {{ in_range('customer_rows.user_id') }}
 $rows$;
 {%- else -%}
 -- live_{{ view }}: no read model on DuckDB, so no bulk form
 {%- endif -%}
+{%- endmacro %}
+
+{#- In a bulk form (read_model_bulk): `user_id` is in its range, [$1, $2) (null: unbounded; with constant bounds
+    PostgreSQL folds a null one away). -#}
+{% macro in_range(user_id) -%}
+($1 is null or {{ user_id }} >= $1) and ($2 is null or {{ user_id }} < $2)
 {%- endmacro %}
 
 {#- The select of a customer-facing view `view` (after its create view): on DuckDB live_<view>; on

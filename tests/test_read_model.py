@@ -217,9 +217,10 @@ def test_a_published_refresh_marks_its_customers(db):
 
 
 def test_the_bulk_form_is_the_live_view(db):
-    """live_<view>_all(), from which a full rebuild fills the read model (a plan for every customer at once),
-    gives exactly the live view's rows: with a refresh of one customer's list, a customer the run never saw,
-    a boost, a cap per brand and per type, and a sold-out shoe, all in force at once."""
+    """live_<view>_all(low, high), from which a full rebuild fills the read model in ranges of customers (a
+    plan for many customers at once), gives exactly the live view's rows, its ranges together: with a refresh
+    of one customer's list, a customer the run never saw (with a negative id), a boost, a cap per brand and
+    per type, and a sold-out shoe, all in force at once."""
     listed, _, other = customers(db)
     run_id = db.scalar("select run_id from latest_model_run")
     db.execute(
@@ -249,11 +250,20 @@ def test_the_bulk_form_is_the_live_view(db):
     db.execute(f"update shoes set availability = 'out_of_stock' where shoe_id = {top}")
     sources = db.query("select distinct list_source from live_user_recommendations order by list_source")
     assert sources == [("refresh",), ("run",), ("segment",)]
+    middle = db.scalar("select percentile_disc(0.5) within group (order by user_id) from users")
     for view in serving.VIEWS:
-        live, bulk = f"select * from live_{view}", f"select * from live_{view}_all()"
-        for left, right in ((bulk, live), (live, bulk)):
-            extra = db.scalar(f"select count(*) from (({left}) except all ({right})) as d")
-            assert extra == 0, f"{left} has {extra} rows the other has not"
+        live = f"select * from live_{view}"
+        # whole, and in three ranges (one customer has a negative id)
+        ranges = [("null", 0), (0, middle), (middle, "null")]
+        for bulk in (
+            f"select * from live_{view}_all(null, null)",
+            " union all ".join(f"(select * from live_{view}_all({low}, {high}))" for low, high in ranges),
+        ):
+            for left, right in ((bulk, live), (live, bulk)):
+                extra = db.scalar(f"select count(*) from (({left}) except all ({right})) as d")
+                assert extra == 0, f"{left} has {extra} rows the other has not"
+        one_range = db.scalar(f"select count(*) from live_{view}_all({middle}, null)")
+        assert 0 < one_range < db.scalar(f"select count(*) from ({live}) as v")
 
 
 def test_a_mark_made_during_a_rebuild_survives_it(bundled_postgres_url):
@@ -308,10 +318,11 @@ def test_a_failed_rebuild_leaves_the_run_published(request, tmp_path, caplog):
         load_tiny(db)
         # the last view fails (the rebuild after a run is a full one, each view committed on its own)
         db.execute(
-            "alter function serving_rebuild_view(text) rename to serving_rebuild_view_as_built;"
-            " create function serving_rebuild_view(view_name text) returns bigint language plpgsql as $$ begin"
+            "alter function serving_rebuild_view(text, bigint, bigint) rename to serving_rebuild_view_as_built;"
+            " create function serving_rebuild_view(view_name text, low bigint, high bigint) returns bigint"
+            " language plpgsql as $$ begin"
             " if view_name = 'user_messages' then raise exception 'canceling statement due to user request'; end if;"
-            " return serving_rebuild_view_as_built(view_name); end $$"
+            " return serving_rebuild_view_as_built(view_name, low, high); end $$"
         )
         summary = score(db, **TINY_PARAMS)
         assert db.scalar("select status from model_runs where run_id = ?", [summary["run_id"]]) == "complete"

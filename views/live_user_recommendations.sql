@@ -12,9 +12,10 @@
 -- for that customer and the shoes their list names (tests/test_serving.py checks the plan).
 
 {#- The rows, as one customer's page view reads them (`where user_id = ?`: every table read by its key), or with
-    `bulk` as the read model's full rebuild reads them on PostgreSQL (live_user_recommendations_all, sql/macros.sql
-    read_model_bulk): the same rows, with the shoes hash-joined instead of looked up row by row (5M lookups at
-    100,000 customers) and the customers the run never saw found before their segment's lists are joined. -#}
+    `bulk` as the read model's full rebuild reads them on PostgreSQL (live_user_recommendations_all(low, high),
+    sql/macros.sql read_model_bulk): the same rows for a range of customers, every table read for that range
+    (in_range), the shoes hash-joined instead of looked up row by row (5M lookups at 100,000 customers) and the
+    customers the run never saw found before their segment's lists are joined. -#}
 {% macro live_rows(bulk=false) -%}
 
 -- few CTEs, and tables read where they are used: PostgreSQL inlines a CTE by copying it (with every CTE it
@@ -31,7 +32,7 @@ with latest_run as (
 new_customers as materialized (
     select customers.user_id, customers.primary_usage, customers.gender, customers.age_band
     from user_segments as customers
-    where not exists (
+    where {{ in_range('customers.user_id') }} and not exists (
         select from recommendations as run_heads
         inner join latest_run
             on run_heads.run_id = latest_run.run_id
@@ -62,6 +63,9 @@ listed_rows as (
     from recommendations
     inner join latest_run
         on recommendations.run_id = latest_run.run_id
+    {% if bulk %}
+    where {{ in_range('recommendations.user_id') }}
+    {% endif %}
     union all
     select
         refreshed_recommendations.run_id,
@@ -82,7 +86,7 @@ listed_rows as (
         on refreshed_recommendations.refresh_id = model_refreshes.refresh_id
     inner join latest_run
         on model_refreshes.run_id = latest_run.run_id
-    where model_refreshes.status = 'complete'
+    where model_refreshes.status = 'complete'{% if bulk %} and {{ in_range('refreshed_recommendations.user_id') }}{% endif %}
     union all
     select
         latest_run.run_id,
@@ -272,6 +276,9 @@ ranked_interactions as (
     from interactions
     inner join interaction_types
         on interactions.interaction_type = interaction_types.interaction_type
+    {% if bulk %}
+    where {{ in_range('interactions.user_id') }}
+    {% endif %}
 ),
 
 strongest_reasons as (
@@ -317,7 +324,7 @@ candidates as (
         on shares.user_id = strongest_reasons.user_id
             and shares.reason_shoe_id = strongest_reasons.shoe_id
     left join user_segments as segments
-        on shares.user_id = segments.user_id
+        on shares.user_id = segments.user_id{% if bulk %} and {{ in_range('segments.user_id') }}{% endif %}
 ),
 
 -- per pick: its place among the user's behaviour-led picks with the same reason shoe, best rank first (the
@@ -430,4 +437,4 @@ create view live_user_recommendations as
 comment on view live_user_recommendations is 'One row per (user, rank): the latest complete run''s recommendations (or the customer''s newest refresh of it, or their segment''s list when the run never saw them), only shoes that may be shown and the user has not bought, boosted and capped by merchandising_rules, re-ranked 1..n and cut at settings.recommendations_shown, each with the reason that carries it.';
 comment on column live_user_recommendations.user_id is 'The customer; every column means what it means in user_recommendations, which reads this view.';
 
-{{ read_model_bulk('user_recommendations', live_rows(bulk=true), hash_joins=true) }}
+{{ read_model_bulk('user_recommendations', live_rows(bulk=true)) }}
