@@ -112,8 +112,10 @@ def _full_rebuild(db: Database, workers: int) -> int:
             for part in range(1, workers)
         }
     bounds = [None, *sorted(inner - {None}), None]
+    # the longest parts first, so that the connections finish together: user_recommendations' ranges, then
+    # user_messages, then replacement_suggestions
     parts = [("user_recommendations", low, high) for low, high in itertools.pairwise(bounds)]
-    parts += [(view, None, None) for view in VIEWS if view != "user_recommendations"]
+    parts += [("user_messages", None, None), ("replacement_suggestions", None, None)]
 
     def rebuild_part(task: tuple[str, int | None, int | None]) -> None:
         clock = Stopwatch()
