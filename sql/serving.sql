@@ -219,13 +219,16 @@ $$;
 -- and it is planned with hash joins only, in this transaction: the planner's guesses for the rows a window's
 -- filter keeps are per customer (`= 1`: 0.5% of millions of rows, all of them in fact), and a nested or merge
 -- join planned on them walks or sorts millions of rows for nothing; hashing the smaller side is right
--- whatever the guess (user_recommendations at 100,000 customers: 54 s -> 35 s with its bulk form)
+-- whatever the guess (user_recommendations at 100,000 customers: 54 s -> 35 s with its bulk form). The disabled
+-- joins' penalty in the costs would also set off JIT compilation of every part (1-2 s each, whatever its size:
+-- 1.5 s for 15 rows), so JIT is off too.
 create or replace function serving_rebuild_view(view_name text, low bigint, high bigint) returns bigint
 language plpgsql as $$
 declare
     n_rows bigint;
     nestloop text := current_setting('enable_nestloop');
     mergejoin text := current_setting('enable_mergejoin');
+    jit text := current_setting('jit');
 begin
     if view_name not in ('user_recommendations', 'replacement_suggestions', 'user_messages') then
         raise exception 'serving_rebuild_view: % has no read model', view_name;
@@ -236,12 +239,14 @@ begin
     );
     perform set_config('enable_nestloop', 'off', true);
     perform set_config('enable_mergejoin', 'off', true);
+    perform set_config('jit', 'off', true);
     execute format(
         'insert into %I select * from %I(%L, %L)', 'served_' || view_name, 'live_' || view_name || '_all', low, high
     );
     get diagnostics n_rows = row_count;
     perform set_config('enable_nestloop', nestloop, true);
     perform set_config('enable_mergejoin', mergejoin, true);
+    perform set_config('jit', jit, true);
     return n_rows;
 end
 $$;
