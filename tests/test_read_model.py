@@ -75,6 +75,23 @@ def customers(db: Database) -> tuple[int, int, int]:
     return listed, messaged, other
 
 
+def insert_refresh(db: Database, user_id: int, status: str) -> None:
+    """A refresh (id 900) of the latest run holding ``user_id``'s list from rank 2 on at half the scores."""
+    run_id = db.scalar("select run_id from latest_model_run")
+    finished = "timestamp '2026-06-30 01:01'" if status == "complete" else "null"
+    db.execute(
+        "insert into model_refreshes (refresh_id, run_id, status, started_at, finished_at)"
+        f" values (900, {run_id}, '{status}', timestamp '2026-06-30 01:00', {finished})"
+    )
+    db.execute(
+        "insert into refreshed_recommendations (refresh_id, run_id, user_id, rank, shoe_id, score,"
+        " cf_score, content_score, cf_weight, popularity_share, reason_shoe_id)"
+        " select 900, run_id, user_id, rank, shoe_id, score / 2, cf_score, content_score, cf_weight,"
+        f" popularity_share, reason_shoe_id from recommendations where run_id = {run_id} and user_id = {user_id}"
+        " and rank > 1"
+    )
+
+
 def test_triggers_cover_every_table_the_live_views_read(db):
     """A table a live view reads without a trigger would change rows behind the read model's back."""
     read = db.query(
@@ -190,18 +207,7 @@ def test_an_update_to_the_same_values_changes_nothing(db):
 
 def test_a_published_refresh_marks_its_customers(db):
     listed, _, other = customers(db)
-    run_id = db.scalar("select run_id from latest_model_run")
-    db.execute(
-        "insert into model_refreshes (refresh_id, run_id, status, started_at)"
-        f" values (900, {run_id}, 'running', timestamp '2026-06-30 01:00')"
-    )
-    db.execute(
-        "insert into refreshed_recommendations (refresh_id, run_id, user_id, rank, shoe_id, score,"
-        " cf_score, content_score, cf_weight, popularity_share, reason_shoe_id)"
-        " select 900, run_id, user_id, rank, shoe_id, score / 2, cf_score, content_score, cf_weight,"
-        f" popularity_share, reason_shoe_id from recommendations where run_id = {run_id} and user_id = {listed}"
-        " and rank > 1"
-    )
+    insert_refresh(db, listed, "running")
     db.execute("delete from serving_stale_users")  # as a refresh_serving() between the two would leave it
     db.execute(
         "update model_refreshes set status = 'complete', finished_at = started_at where refresh_id = 900"
@@ -222,18 +228,7 @@ def test_the_bulk_form_is_the_live_view(db):
     of one customer's list, a customer the run never saw (with a negative id), a boost, a cap per brand and
     per type, and a sold-out shoe, all in force at once."""
     listed, _, other = customers(db)
-    run_id = db.scalar("select run_id from latest_model_run")
-    db.execute(
-        "insert into model_refreshes (refresh_id, run_id, status, started_at, finished_at)"
-        f" values (900, {run_id}, 'complete', timestamp '2026-06-30 01:00', timestamp '2026-06-30 01:01')"
-    )
-    db.execute(
-        "insert into refreshed_recommendations (refresh_id, run_id, user_id, rank, shoe_id, score,"
-        " cf_score, content_score, cf_weight, popularity_share, reason_shoe_id)"
-        " select 900, run_id, user_id, rank, shoe_id, score / 2, cf_score, content_score, cf_weight,"
-        f" popularity_share, reason_shoe_id from recommendations where run_id = {run_id} and user_id = {listed}"
-        " and rank > 1"
-    )
+    insert_refresh(db, listed, "complete")
     db.execute(
         "insert into users (user_id, age, gender, primary_usage)"
         f" select -7, age, gender, primary_usage from users where user_id = {other}"

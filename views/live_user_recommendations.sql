@@ -149,9 +149,13 @@ allowed as (
         listed.brand_cap,
         listed.type_cap
     from chosen_rows
-{% if bulk %}
+    {% if bulk %}
     inner join
+    {% else %}
+    cross join lateral
+    {% endif %}
         (
+            -- (one customer: a lookup by the key, at most one row)
             select
                 shoes.shoe_id,
                 shoes.name,
@@ -167,30 +171,14 @@ allowed as (
             from shoes
             inner join shoe_assortment
                 on shoes.shoe_id = shoe_assortment.shoe_id
-        ) as listed
-        on chosen_rows.shoe_id = listed.shoe_id
-{% else %}
-    cross join
-        lateral (
-            -- a lookup by the key (at most one row)
-            select
-                shoes.name,
-                shoes.brand,
-                shoes.type,
-                shoes.material,
-                shoes.color,
-                shoes.price,
-                shoe_assortment.is_shown,
-                shoe_assortment.boost_factor,
-                shoe_assortment.brand_cap,
-                shoe_assortment.type_cap
-            from shoes
-            inner join shoe_assortment
-                on shoes.shoe_id = shoe_assortment.shoe_id
+            {% if not bulk %}
             where shoes.shoe_id = chosen_rows.shoe_id
             limit 1  -- noqa: AM09
+            {% endif %}
         ) as listed
-{% endif %}
+    {% if bulk %}
+        on chosen_rows.shoe_id = listed.shoe_id
+    {% endif %}
     left join interactions as purchase_events
         on chosen_rows.user_id = purchase_events.user_id
             and chosen_rows.shoe_id = purchase_events.shoe_id
