@@ -142,9 +142,9 @@ comment on column merchandising_rules.max_shoes is 'cap only: at most this many 
 comment on column merchandising_rules.is_active is 'False keeps the rule on file without applying it.';
 
 create table if not exists interactions (
-    user_id bigint not null references users (user_id),
-    shoe_id bigint not null references shoes (shoe_id),
-    interaction_type text not null references interaction_types (interaction_type),
+    user_id bigint not null {{ merge_enforced_reference('users (user_id)') }},
+    shoe_id bigint not null {{ merge_enforced_reference('shoes (shoe_id)') }},
+    interaction_type text not null {{ merge_enforced_reference('interaction_types (interaction_type)') }},
     occurred_at timestamp not null check (occurred_at >= timestamp '1900-01-01 00:00:00')
     {{ merge_enforced_key('user_id, shoe_id, interaction_type, occurred_at') }}
 );

@@ -175,8 +175,9 @@ def test_a_bulk_append_keeps_the_keys_and_indexes_of_interactions(db, tmp_path, 
     summary = load(db, write_files(tmp_path))
     assert summary.files["interactions.csv"].loaded == 3
     assert index_names(db, "interactions") == indexes
-    with pytest.raises(Exception):  # noqa: B017 - each driver has its own constraint error class
-        db.execute(f"insert into interactions values {orphan}")
+    if db.is_postgres:  # its foreign keys built again; DuckDB has none (the loader checks them)
+        with pytest.raises(Exception):  # noqa: B017 - each driver has its own constraint error class
+            db.execute(f"insert into interactions values {orphan}")
 
 
 def index_names(db: Database, table: str) -> set[str]:
