@@ -60,6 +60,7 @@ from scripts.contract import (
 from scripts.db import ROOT, Database, DatabaseError, UsageError, exit_code
 from scripts.killpoints import kill_point
 from scripts.schema import SCHEMA_LOCK, create_tables
+from scripts.staging import engine_staging_enabled, stage_by_engine
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ class FileCounts:
     unchanged: int = 0  # identical to what the database held
     duplicates: int = 0  # interactions repeated within the file
     rejected: int = 0
+    staged_by: str = field(default="", compare=False)  # "engine" or "python": the path that staged the file
 
 
 @dataclass
@@ -753,6 +755,7 @@ def load(
     *,
     progress: bool | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    engine_staging: bool | None = None,
 ) -> LoadSummary:
     """Validate the three files of ``data_dir`` and merge them into ``db`` in one transaction.
 
@@ -768,7 +771,11 @@ def load(
     progress : bool, optional
         Show a progress bar per file (default: on a terminal, for files over 1 MiB).
     chunk_rows : int
-        Records validated and staged at a time (bounds memory).
+        Records validated and staged at a time by the Python path (bounds memory).
+    engine_staging : bool, optional
+        Try the engine's fast path for each file first (scripts/staging.py; default: on, unless
+        ``$SHOEREC_LOAD_ENGINE_STAGING`` is 0). False stages every file with the Python path, the
+        reference the fast path is tested against; the result is the same either way.
 
     Returns
     -------
@@ -786,6 +793,8 @@ def load(
     for warning in warnings:
         log.warning("%s", warning)
     now = datetime.now(UTC)
+    if engine_staging is None:
+        engine_staging = engine_staging_enabled()
     files = {contract.file_name: FileCounts(present=contract.file_name in headers) for contract in CONTRACTS}
     with _memory_bound(db), db.transaction():
         # one load (or schema build) at a time: concurrent first loads would create the same tables,
@@ -804,8 +813,8 @@ def load(
                 continue  # absent: its staging table stays empty, references check against the database
             with _step(f"staging {contract.file_name}"):
                 counts = files[contract.file_name]
-                counts.read, counts.lines = _stage_file(
-                    db, index, contract, header, categories, now, progress, chunk_rows
+                counts.read, counts.lines, counts.staged_by = _stage_file(
+                    db, index, contract, header, categories, now, progress, chunk_rows, engine_staging
                 )
                 db.execute(f"analyze {_stage_name(contract)}")  # temporary tables get no automatic statistics
             if contract is not INTERACTIONS:
@@ -862,7 +871,27 @@ def _memory_bound(db: Database):
             db.execute(f"set memory_limit = '{previous}'")
 
 
-def _stage_file(db, index, contract, header, categories, now, progress, chunk_rows) -> tuple[int, int]:
+def _stage_file(
+    db, index, contract, header, categories, now, progress, chunk_rows, engine_staging=True
+) -> tuple[int, int, str]:
+    """Stage one file: by the engine where it can say the same, else by the Python path.
+
+    Returns the records read, the physical lines after the header and which path staged the file
+    ("engine" or "python"). The engine's path (scripts/staging.py) stages a file only when every
+    cell is in the subset its SQL surely accepts and every line is one record; otherwise it leaves
+    the staging table empty and the Python path stages the file, with the exact messages.
+    """
+    if engine_staging:
+        staged = stage_by_engine(db, contract, header, _stage_name(contract), now)
+        if staged is not None:
+            # the kill points of the Python path: one per chunk of records staged (tests/test_crash_safety.py)
+            for _ in range(-(-staged[0] // chunk_rows)):
+                _checkpoint("chunk")
+            return (*staged, "engine")
+    return (*_stage_file_python(db, index, contract, header, categories, now, progress, chunk_rows), "python")
+
+
+def _stage_file_python(db, index, contract, header, categories, now, progress, chunk_rows) -> tuple[int, int]:
     """Stream one file into its staging table (valid rows) and load_stage_rejects.
 
     Returns the records read and the physical lines after the header.
