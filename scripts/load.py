@@ -7,9 +7,13 @@ alone, checked against the users and shoes already loaded. A folder with none of
 refused. After every load the reference date in force is logged (today, or the date in settings, e.g.
 the one the demo build set).
 
-The files are streamed with the csv module (physical line numbers, also for quoted newlines),
-checked column by column in chunks (scripts/contract.py), bulk-written into temporary staging
-tables (COPY on PostgreSQL), checked again in SQL (duplicate ids, interactions naming users or
+Each file is first staged by the engine's own reader (scripts/staging.py: DuckDB read_csv, or
+PostgreSQL COPY into a text table, typed and checked in one insert ... select of
+sql/load_fast_path.sql) when every cell is in the subset that SQL surely accepts. Any other file
+(a problem, a rare shape, a quoted newline) is streamed with the csv module instead (physical line
+numbers, also for quoted newlines), checked column by column in chunks (scripts/contract.py) with
+the exact messages, and bulk-written into the same temporary staging tables (COPY on PostgreSQL).
+Either way the staged rows are the same; they are checked again in SQL (duplicate ids, interactions naming users or
 shoes that exist neither in the files nor in the database), and merged in ONE transaction:
 users and shoes are upserted (only rows that really changed count as loaded), interactions are
 appended (an event already stored, or repeated in the file, is stored once).
