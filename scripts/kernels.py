@@ -277,6 +277,11 @@ def _best_first(values, indices, size):  # pragma: no cover - compiled
 def explain_picks(indptr, indices, data, index, grams, cf_coef, content_coef, out_reason):  # pragma: no cover
     """The history shoe contributing most to each pick (model.explain), written into ``out_reason``.
 
+    The picks are visited grouped by shoe (a counting sort of the batch's picks), so that row
+    ``grams[j]`` (40 kB at 5,000 shoes) comes from memory once per batch and serves every pick of j
+    from cache; in user order every pick would read its own row afresh, one cache miss per history
+    shoe. Each pick's own loop is unchanged, so the reasons are the same.
+
     Parameters
     ----------
     indptr, indices, data : the batch's csr_matrix (n_users, n_shoes), float32, canonical
@@ -290,24 +295,45 @@ def explain_picks(indptr, indices, data, index, grams, cf_coef, content_coef, ou
         Shoe index of the reason; -1 for padding and for users without history.
     """
     n_users, n = index.shape
+    n_shoes = grams.shape[0]
+    # the picks to explain, bucketed by shoe: starts[j]..starts[j + 1] in ``order`` (pick = u * n + rank)
+    starts = np.zeros(n_shoes + 1, np.int64)
     for u in range(n_users):
-        start, stop = indptr[u], indptr[u + 1]
-        alpha = cf_coef[u]
-        beta = content_coef[u]
+        has_history = indptr[u + 1] > indptr[u]
         for rank in range(n):
             j = index[u, rank]
-            if j < 0 or start == stop:
+            if j < 0 or not has_history:
                 out_reason[u, rank] = -1
-                continue
+            else:
+                starts[j + 1] += 1
+    for j in range(n_shoes):
+        starts[j + 1] += starts[j]
+    order = np.empty(starts[n_shoes], np.int64)
+    fill = starts[:n_shoes].copy()
+    for u in range(n_users):
+        if indptr[u + 1] == indptr[u]:
+            continue
+        for rank in range(n):
+            j = index[u, rank]
+            if j >= 0:
+                order[fill[j]] = u * n + rank
+                fill[j] += 1
+    for j in range(n_shoes):
+        row = grams[j]
+        for position in range(starts[j], starts[j + 1]):
+            pick = order[position]
+            u = pick // n
+            alpha = cf_coef[u]
+            beta = content_coef[u]
             # contribution of history shoe i to j: strength x (alpha cf similarity + beta content
             # similarity), as numpy computes it; the first of equal contributions wins
             best = -np.inf
             best_shoe = -1
-            for e in range(start, stop):
+            for e in range(indptr[u], indptr[u + 1]):
                 i = indices[e]
-                contribution = grams[j, i, 0] * (alpha * data[e])
-                contribution += grams[j, i, 1] * (beta * data[e])
+                contribution = row[i, 0] * (alpha * data[e])
+                contribution += row[i, 1] * (beta * data[e])
                 if best_shoe < 0 or contribution > best:
                     best = contribution
                     best_shoe = i
-            out_reason[u, rank] = best_shoe
+            out_reason[u, pick - u * n] = best_shoe

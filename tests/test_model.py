@@ -334,6 +334,13 @@ def test_explain_matches_a_brute_force_argmax():
     grams = np.stack([Q @ Q.T, X @ X.T], axis=-1)
     index = np.stack([rng.choice(n_shoes, n, replace=False) for _ in range(n_users)]).astype(np.int32)
     index[0, -2:] = -1  # padding
+    # the kernel visits the picks grouped by shoe: one shoe picked by every user, at two ranks
+    index[:, 0] = 3
+    index[::2, 0], index[::2, 1] = index[::2, 1].copy(), 3
+    R = R.tolil()
+    R[5, :] = 0  # a user without history
+    R = sp.csr_matrix(R)
+    R.eliminate_zeros()
     alpha, beta = rng.random(n_users).astype(np.float32), rng.random(n_users).astype(np.float32)
     reason = model.explain(R, index, grams, alpha, beta)
     for user in range(n_users):
