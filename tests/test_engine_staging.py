@@ -176,7 +176,19 @@ AVAILABILITY = [
     "IN_STOCK",
     "out_of_stock",
 ]
-DATES = ["", "2024-02-29", " 2030-01-01 ", "1900-01-01", "2999-12-31", "2000-02-29", "2023-12-31", "  "]
+DATES = [
+    "",
+    "2024-02-29",
+    " 2030-01-01 ",
+    "1900-01-01",
+    "2999-12-31",
+    "2000-02-29",
+    "2023-12-31",
+    "  ",
+    "2024-04-30",
+    "2400-02-29",
+    "1904-02-29",
+]
 
 
 def parity_shoes() -> str:
@@ -234,6 +246,19 @@ def past_timestamps() -> list[str]:
             f"2024-12-31 23:30:00{offset}",
             f"2025-01-01T00:00:00.5{offset}",
         ]
+    # edges of the ranges the fast path checks (DuckDB: in its patterns, the calendar by try_cast)
+    stamps += [
+        "2000-02-29T12:00Z",
+        "2024-02-29 23:59",
+        "1900-01-01T00:00:00Z",
+        "1900-01-01 00:00",
+        "1900-01-01T00:00-00:00",
+        "2024-12-31T23:59:59.999999+14:59",
+        "2024-01-01T00:00:00-14:59",
+        "2024-01-01T00:00:00+1459",
+        "2024-04-30T00:00:59",
+        "2024-01-31T09:59:09.9-0000",
+    ]
     stamps += [
         "  2024-06-01T12:00:00Z  ",
         " 2024-06-01 12:00:00.000001+01:00",
@@ -284,6 +309,29 @@ def test_a_file_without_the_optional_columns_is_staged_by_the_engine(engine, req
     assert_parity(on, off)
 
 
+def test_duckdbs_ranged_patterns_have_the_shapes_of_the_masks():
+    """DuckDB's date and timestamp patterns hold the ranges (scripts/staging.py: _ranged_patterns);
+    with every range widened to a digit they accept exactly the masks PostgreSQL matches: each mask,
+    and none of the texts one character away from a mask (changed, left out or added)."""
+    import re
+
+    from scripts.staging import MASKS, PATTERNS
+
+    for kind in ("date", "timestamp"):
+        widened = re.sub(r"\[[0-9](?:-?[0-9])*\]", "D", PATTERNS[kind])
+        widened = re.sub(r"[0-9]", "9", widened.replace("D", "9"))
+        masks = set(MASKS[kind])
+        alphabet = sorted(set("".join(masks)))
+        near = set()
+        for mask in masks:
+            for i in range(len(mask) + 1):
+                near.add(mask[:i] + mask[i + 1 :])
+                for char in alphabet:
+                    near |= {mask[:i] + char + mask[i + 1 :], mask[:i] + char + mask[i:]}
+        for text in masks | near:
+            assert bool(re.fullmatch(widened, text)) == (text in masks), (kind, text)
+
+
 # -- 2. deferral ---------------------------------------------------------------------------------
 # each: files that Python accepts, with something outside the fast path's subset in one file
 DEFERRED = {
@@ -306,6 +354,10 @@ DEFERRED = {
     "quote inside a field": (S, BASE_SHOES + '12,A 12" wide,B,C,D,E,5,,10\n'),
     "19-digit id with a sign": (U, BASE_USERS + "+0000000000000000004,40,,running\n"),
     "offset of 15 hours": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T10:00:00+15:00\n"),
+    "offset of 15 hours without a colon": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T10:00+1500\n"),
+    # Python reads an offset's minutes beyond 59 (+14:60 is +15:00); the fast path does not
+    "offset minutes 60": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T10:00:00+14:60\n"),
+    "offset minutes 99": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T10:00-0999\n"),
     # a line longer than the csv module's field limit (131,072) may hold a field that long: the scan
     # sends it to Python, which accepts these two fields of 70,000 characters
     "line beyond the field limit": (S, BASE_SHOES + f"12,{'A' * 70_000},{'B' * 70_000},C,D,E,5,,10\n"),
@@ -353,6 +405,15 @@ REFUSED = {
     "February 30": (E, BASE_INTERACTIONS + "1,11,view,2024-02-30T10:00:00\n"),
     "February 29 of 2023": (E, BASE_INTERACTIONS + "1,11,view,2023-02-29\n"),
     "hour 24": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T24:00\n"),
+    "hour 24 with seconds and Z": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T24:00:00Z\n"),
+    "minute 60": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T10:60\n"),
+    "second 60 with an offset": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04 10:00:60+01:00\n"),
+    "February 29 of 1900": (E, BASE_INTERACTIONS + "1,11,view,1900-02-29T10:00Z\n"),
+    "April 31": (E, BASE_INTERACTIONS + "1,11,view,2024-04-31\n"),
+    "day 00": (E, BASE_INTERACTIONS + "1,11,view,2024-04-00T10:00\n"),
+    "year 0000": (E, BASE_INTERACTIONS + "1,11,view,0000-01-01T00:00Z\n"),
+    "year 9999": (E, BASE_INTERACTIONS + "1,11,view,9999-12-31\n"),
+    "just before 1900 by its offset": (E, BASE_INTERACTIONS + "1,11,view,1900-01-01T10:00+10:01\n"),
     "leap second": (E, BASE_INTERACTIONS + "1,11,view,2024-03-04T23:59:60Z\n"),
     "future timestamp": (E, BASE_INTERACTIONS + "1,11,view,2099-01-01T00:00:00Z\n"),
     "timestamp before 1900": (E, BASE_INTERACTIONS + "1,11,view,1899-12-31T23:59:59Z\n"),
@@ -364,6 +425,10 @@ REFUSED = {
     "unknown availability": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,back order,\n"),
     "discontinued on 2024-02-30": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,2024-02-30\n"),
     "discontinued before 1900": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,1899-12-31\n"),
+    "discontinued on 1900-02-29": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,1900-02-29\n"),
+    "discontinued on 2023-02-29": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,2023-02-29\n"),
+    "discontinued on 3000-01-01": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,3000-01-01\n"),
+    "discontinued on month 00": (S, FULL_SHOE_HEADER + "\n12,A,B,C,D,E,5,,10,,2024-00-10\n"),
     "wrong field count": (U, BASE_USERS + "4,40,running\n"),
     "too many fields": (U, BASE_USERS + "4,40,,running,extra\n"),
     "bare line of only \\.": (U, BASE_USERS + "\\.\n5,40,,running\n"),
@@ -479,3 +544,30 @@ def test_random_timestamps_and_ids_are_stored_alike(path_dbs, tmp_path_factory, 
     assert (on[:2], state_on["interactions"]) == (off[:2], state_off["interactions"]), rows
     if in_subset:
         assert on[0] == "ok" and on[2] == {E: "engine"}, rows
+
+
+# -- 5. line numbers of a file read by several threads ---------------------------------------------
+def test_a_large_file_read_by_several_threads_reports_the_exact_lines(request, tmp_path, caplog):
+    """DuckDB types a file's rows in parallel and numbers them by their order in the typed table
+    (scripts/staging.py): 1.3M events (40 MB, several blocks of its CSV reader) read with 4 threads,
+    with unknown users near the start, in the middle and 3 lines before the end, must be refused
+    with exactly those lines (the Python path's message: test_an_invalid_cell_is_refused_alike)."""
+    rows = 1_300_000
+    row = b"1,10,view,2024-03-01T10:00:00Z\n"
+    unknown = {2: b"91,10,view,2024-03-01T10:00:00Z\n", rows // 2: b"92,11,view,2024-03-02 10:00\n"}
+    unknown[rows - 3] = b"93,10,purchase,2024-03-03T10:00:00.5+01:00\n"
+    body, start = [], 1
+    for line in sorted(unknown):  # physical lines: the header is line 1
+        body += [row * (line - start - 1), unknown[line]]
+        start = line
+    body.append(row * (rows + 1 - start))
+    data = (EVENT_HEADER + "\n").encode() + b"".join(body)
+    assert data.count(b"\n") == rows + 1 and len(data) > 40_000_000
+    folder = write_files(tmp_path / "data", {E: data})
+    with Database(built_url("duckdb", request, tmp_path)) as db:
+        db.execute("set threads = 4")
+        with caplog.at_level("DEBUG", logger="scripts.staging"), pytest.raises(LoadError) as caught:
+            load(db, folder, engine_staging=True)
+    assert f"interactions.csv: {rows} records staged by the engine" in caplog.text  # the fast path ran
+    for line, user in zip(sorted(unknown), (91, 92, 93), strict=True):
+        assert f"interactions.csv:{line}:1: user_id: '{user}' " in str(caught.value)
